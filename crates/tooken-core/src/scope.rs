@@ -1,0 +1,216 @@
+//! Scopes: strings such as `invoices:read`, and how they cover each other.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ValidationError;
+
+/// Most scopes a token may carry.
+pub const MAX_SCOPES: usize = 50;
+/// Longest scope, in bytes (scopes are ASCII).
+pub const MAX_SCOPE_LEN: usize = 64;
+
+/// Built-in scope: list and get tokens.
+pub const TOKENS_READ: &str = "tokens:read";
+/// Built-in scope: create, update, rotate and revoke tokens one created.
+pub const TOKENS_WRITE: &str = "tokens:write";
+/// Built-in scope: call the verify and introspection endpoints.
+pub const TOKENS_VERIFY: &str = "tokens:verify";
+/// Built-in scope: read and export the audit log.
+pub const AUDIT_READ: &str = "audit:read";
+
+/// A validated scope: `^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)*$`, at most 64 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Scope(String);
+
+impl Scope {
+    pub fn parse(s: &str) -> Result<Scope, ScopeError> {
+        if s.is_empty() {
+            return Err(ScopeError::Empty);
+        }
+        if s.len() > MAX_SCOPE_LEN {
+            return Err(ScopeError::TooLong);
+        }
+        let mut segments = s.split(':');
+        let resource = segments.next().unwrap_or_default().as_bytes();
+        let resource_ok = resource.first().is_some_and(u8::is_ascii_lowercase)
+            && resource
+                .iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+        let rest_ok = segments.all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.*-".contains(&b))
+        });
+        if resource_ok && rest_ok {
+            Ok(Scope(s.to_owned()))
+        } else {
+            Err(ScopeError::Pattern)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Does holding `self` satisfy a requirement for `required`?
+    ///
+    /// Segments are compared one by one; a `*` segment matches any single
+    /// segment, and a `*` as the last segment matches one or more. So
+    /// `invoices:*` covers `invoices:read` and `invoices:read:own`, but not
+    /// `invoices` itself.
+    pub fn covers(&self, required: &Scope) -> bool {
+        if self.0 == required.0 {
+            return true;
+        }
+        let granted: Vec<&str> = self.0.split(':').collect();
+        let wanted: Vec<&str> = required.0.split(':').collect();
+        for (i, g) in granted.iter().enumerate() {
+            let last = i == granted.len() - 1;
+            match wanted.get(i) {
+                None => return false,
+                Some(_) if *g == "*" && last => return true,
+                Some(w) if *g == "*" || g == w => continue,
+                Some(_) => return false,
+            }
+        }
+        granted.len() == wanted.len()
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Scope::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error("a scope must not be empty")]
+    Empty,
+    #[error("a scope must be at most 64 characters")]
+    TooLong,
+    #[error("a scope must match ^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)*$, e.g. invoices:read")]
+    Pattern,
+}
+
+/// Does any of `granted` cover `required`?
+pub fn any_covers(granted: &[Scope], required: &Scope) -> bool {
+    granted.iter().any(|g| g.covers(required))
+}
+
+/// Validates a list of scope strings from a request: at most 50, each valid.
+/// Duplicates are dropped; order is kept.
+pub fn parse_scopes(field: &str, raw: &[String]) -> Result<Vec<Scope>, ValidationError> {
+    if raw.len() > MAX_SCOPES {
+        return Err(ValidationError::new(
+            field,
+            format!("at most {MAX_SCOPES} scopes are allowed, got {}", raw.len()),
+        ));
+    }
+    let mut out: Vec<Scope> = Vec::with_capacity(raw.len());
+    for (i, s) in raw.iter().enumerate() {
+        let scope = Scope::parse(s).map_err(|e| {
+            ValidationError::new(format!("{field}[{i}]"), format!("{e} (got {s:?})"))
+        })?;
+        if !out.contains(&scope) {
+            out.push(scope);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn s(x: &str) -> Scope {
+        Scope::parse(x).unwrap()
+    }
+
+    #[test]
+    fn accepts_the_documented_pattern() {
+        for ok in [
+            "invoices:read",
+            "tokens:write",
+            "a",
+            "a.b-c_d",
+            "invoices:*",
+            "org:acme:repo.x:read",
+            "x:1",
+        ] {
+            assert!(Scope::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        for bad in [
+            "",
+            "Invoices:read",
+            "1invoices",
+            "invoices:",
+            ":read",
+            "invoices::read",
+            "invoices read",
+            "invoices:READ",
+            "*:read",
+            "in*voices",
+            "invoices:read ",
+            "é:read",
+        ] {
+            assert!(Scope::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Scope::parse(&"a".repeat(65)), Err(ScopeError::TooLong));
+        assert!(Scope::parse(&"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn wildcards_cover_what_they_should() {
+        assert!(s("invoices:read").covers(&s("invoices:read")));
+        assert!(s("invoices:*").covers(&s("invoices:read")));
+        assert!(s("invoices:*").covers(&s("invoices:read:own")));
+        assert!(!s("invoices:*").covers(&s("invoices")));
+        assert!(!s("invoices:*").covers(&s("payments:read")));
+        assert!(!s("invoices:read").covers(&s("invoices:write")));
+        assert!(!s("invoices:read").covers(&s("invoices:*")));
+        assert!(!s("invoices").covers(&s("invoices:read")));
+        assert!(s("org:*:read").covers(&s("org:acme:read")));
+        assert!(!s("org:*:read").covers(&s("org:acme:write")));
+        assert!(s("invoices:*").covers(&s("invoices:*")));
+    }
+
+    #[test]
+    fn scope_lists_are_bounded_and_deduplicated() {
+        let many: Vec<String> = (0..51).map(|i| format!("s{i}")).collect();
+        assert_eq!(parse_scopes("scopes", &many).unwrap_err().field, "scopes");
+        let bad = vec!["ok".to_string(), "Bad".to_string()];
+        assert_eq!(parse_scopes("scopes", &bad).unwrap_err().field, "scopes[1]");
+        let dup = vec!["a:b".to_string(), "a:b".to_string()];
+        assert_eq!(parse_scopes("scopes", &dup).unwrap().len(), 1);
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(x in "\\PC{0,80}") {
+            let _ = Scope::parse(&x);
+        }
+
+        #[test]
+        fn every_valid_scope_covers_itself(x in "[a-z][a-z0-9_.-]{0,10}(:[a-z0-9_.*-]{1,8}){0,3}") {
+            let scope = Scope::parse(&x).unwrap();
+            prop_assert!(scope.covers(&scope));
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! One error type for the whole API, rendered in the spec's error shape:
+//! `{"error": "<code>", "message": "<text>"}` plus fields where useful.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tooken_core::ValidationError;
+use tooken_store::StoreError;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `conflict`, `payload_too_large`, `rate_limited`, `unavailable` or `internal`.
+    pub error: &'static str,
+    pub message: String,
+    /// The request field at fault, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The scope the operation needs, for `forbidden`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_scope: Option<String>,
+}
+
+/// The message of every 401, whatever the cause: the response must not
+/// reveal whether the credential was absent, malformed, unknown, revoked,
+/// regenerated away or expired.
+pub const UNAUTHORIZED_MESSAGE: &str = "Invalid or missing API key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        field: Option<String>,
+    },
+    /// `credential_presented` only changes the `WWW-Authenticate` header.
+    #[error("unauthorized")]
+    Unauthorized { credential_presented: bool },
+    #[error("{message}")]
+    Forbidden {
+        message: String,
+        required_scope: Option<String>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("too many requests")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("the store is unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Internal(#[from] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::InvalidRequest {
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// A `403` naming the built-in scope the operation needs.
+    pub fn missing_scope(scope: &str) -> ApiError {
+        ApiError::Forbidden {
+            message: format!("this token lacks the scope {scope} required for this operation"),
+            required_scope: Some(scope.to_owned()),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::Forbidden {
+            message: message.into(),
+            required_scope: None,
+        }
+    }
+
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> ApiError {
+        ApiError::Internal(Box::new(e))
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::InvalidRequest {
+            message: format!("{}: {}", e.field, e.message),
+            field: Some(e.field),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Database(sqlx_err) if is_unavailable(&sqlx_err) => {
+                tracing::error!(error = %sqlx_err, "store unavailable");
+                ApiError::Unavailable
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+fn is_unavailable(e: &tooken_store::SqlxError) -> bool {
+    matches!(
+        e,
+        tooken_store::SqlxError::PoolTimedOut
+            | tooken_store::SqlxError::PoolClosed
+            | tooken_store::SqlxError::Io(_)
+    )
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let message = match &self {
+            ApiError::Unauthorized { .. } => UNAUTHORIZED_MESSAGE.to_owned(),
+            ApiError::Unavailable => {
+                "the service is temporarily unavailable; try again shortly".to_owned()
+            }
+            ApiError::Internal(cause) => {
+                // The cause is logged (with the request id, from the span)
+                // and never sent: it may name tables, paths or values.
+                tracing::error!(error = %cause, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut body = ErrorBody {
+            error: code,
+            message,
+            field: None,
+            required_scope: None,
+        };
+        match &self {
+            ApiError::InvalidRequest { field, .. } => body.field = field.clone(),
+            ApiError::Forbidden { required_scope, .. } => {
+                body.required_scope = required_scope.clone()
+            }
+            _ => {}
+        }
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorized {
+                credential_presented,
+            } => {
+                let value = if *credential_presented {
+                    r#"Bearer realm="tooken", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="tooken""#
+                };
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+            }
+            ApiError::Forbidden {
+                required_scope: Some(scope),
+                ..
+            } => {
+                let value = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            ApiError::RateLimited {
+                retry_after_seconds,
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            ApiError::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,148 @@
+//! Tooken's HTTP API.
+//!
+//! One module per resource, each exposing `router()`; [`app`] puts them
+//! together with the layers every request passes through, and [`serve`] runs
+//! them until told to stop.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod settings;
+pub mod system;
+pub mod tokens;
+pub mod usage;
+pub mod verify;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::http::{HeaderName, Request, Response};
+use axum::Router;
+use tokio::net::TcpListener;
+use tooken_core::Clock;
+use tooken_store::{Store, Workspace};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::TraceLayer;
+
+use crate::error::{ApiError, ApiResult};
+use crate::usage::Usage;
+
+/// Header carrying each request's id, echoed in the response and logs.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub usage: Arc<Usage>,
+}
+
+impl AppState {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> AppState {
+        AppState {
+            store,
+            clock,
+            usage: Arc::default(),
+        }
+    }
+
+    /// The caller's workspace. It exists: credentials belong to one.
+    pub async fn workspace(&self, id: &str) -> ApiResult<Workspace> {
+        self.store.workspace(id).await?.ok_or_else(|| {
+            ApiError::internal(std::io::Error::other(format!("workspace {id} is missing")))
+        })
+    }
+}
+
+/// The whole API, with its layers.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(tokens::router())
+        .merge(verify::router())
+        .merge(settings::router())
+        .merge(system::router())
+        .merge(openapi::router())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(error::ErrorBody {
+                    error: "invalid_request",
+                    message: "method not allowed on this route".into(),
+                    field: None,
+                    required_scope: None,
+                }),
+            )
+        })
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::internal(std::io::Error::other("panic")))
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    // The path only: never headers (Authorization) or bodies.
+                    let id = req
+                        .headers()
+                        .get(REQUEST_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(|res: &Response<_>, latency: std::time::Duration, _: &tracing::Span| {
+                    tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "response");
+                }),
+        )
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(REQUEST_ID_HEADER)))
+        .layer(SetRequestIdLayer::new(HeaderName::from_static(REQUEST_ID_HEADER), MakeReqId))
+}
+
+/// Request ids: `req_` and 16 random bytes in hex. A client-sent id is kept.
+#[derive(Clone, Copy)]
+struct MakeReqId;
+
+impl MakeRequestId for MakeReqId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = format!(
+            "req_{}",
+            tooken_core::audit::hex(&tooken_core::credential::random_bytes::<16>())
+        );
+        id.parse().ok().map(RequestId::new)
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish and writes out gathered usage.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(usage::FLUSH_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                state.usage.flush(&state.store).await;
+            }
+        })
+    };
+    let result = axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    flusher.abort();
+    state.usage.flush(&state.store).await;
+    result
+}

@@ -1,0 +1,81 @@
+//! `/v1/settings`: the workspace's token policy. API keys only.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use tooken_core::Settings;
+
+use crate::auth::Caller;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{double_option, ApiJson};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/settings", get(get_settings).patch(update_settings))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSettings {
+    pub require_expiration: Option<bool>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "double_option")]
+    pub max_token_ttl_seconds: Option<Option<i64>>,
+    /// `null` removes the default.
+    #[serde(default, deserialize_with = "double_option")]
+    pub default_token_ttl_seconds: Option<Option<i64>>,
+    pub token_prefix: Option<String>,
+    /// `null` keeps events forever.
+    #[serde(default, deserialize_with = "double_option")]
+    pub audit_retention_days: Option<Option<i64>>,
+}
+
+#[utoipa::path(get, path = "/v1/settings", tag = "settings",
+    responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Settings>> {
+    caller.principal.require_api_key()?;
+    Ok(Json(
+        state
+            .workspace(caller.principal.workspace_id())
+            .await?
+            .settings,
+    ))
+}
+
+#[utoipa::path(patch, path = "/v1/settings", tag = "settings", request_body = UpdateSettings,
+    responses((status = 200, body = Settings), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn update_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<UpdateSettings>,
+) -> ApiResult<Json<Settings>> {
+    caller.principal.require_api_key()?;
+    let workspace = state.workspace(caller.principal.workspace_id()).await?;
+    let mut s = workspace.settings;
+    if let Some(v) = req.require_expiration {
+        s.require_expiration = v;
+    }
+    if let Some(v) = req.max_token_ttl_seconds {
+        s.max_token_ttl_seconds = v;
+    }
+    if let Some(v) = req.default_token_ttl_seconds {
+        s.default_token_ttl_seconds = v;
+    }
+    if let Some(v) = req.token_prefix {
+        s.token_prefix = v;
+    }
+    if let Some(v) = req.audit_retention_days {
+        s.audit_retention_days = v;
+    }
+    s.validate()?;
+    let saved = state
+        .store
+        .update_settings(&workspace.id, &s, &caller.audit, state.clock.now())
+        .await?;
+    Ok(Json(saved))
+}

@@ -1,0 +1,91 @@
+//! `/v1/whoami`, health and readiness.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tooken_core::scope::{AUDIT_READ, TOKENS_READ, TOKENS_VERIFY, TOKENS_WRITE};
+use tooken_core::Mode;
+
+use crate::auth::{Caller, Principal};
+use crate::error::{ApiResult, ErrorBody};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/whoami", get(whoami))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// The calling credential.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Whoami {
+    /// `api_key` or `token`.
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    pub hint: String,
+    pub workspace: WorkspaceRef,
+    pub mode: Mode,
+    /// What the credential may do. For API keys: every built-in scope, plus settings.
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkspaceRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[utoipa::path(get, path = "/v1/whoami", tag = "system",
+    responses((status = 200, body = Whoami), (status = 401, body = ErrorBody)))]
+pub async fn whoami(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Whoami>> {
+    let workspace = state.workspace(caller.principal.workspace_id()).await?;
+    let (name, hint, scopes) = match &caller.principal {
+        Principal::ApiKey(k) => (
+            k.name.clone(),
+            k.hint.clone(),
+            [TOKENS_READ, TOKENS_WRITE, TOKENS_VERIFY, AUDIT_READ]
+                .map(str::to_owned)
+                .to_vec(),
+        ),
+        Principal::Token(t) => (
+            t.name.clone(),
+            t.hint.clone(),
+            t.scopes.iter().map(|s| s.to_string()).collect(),
+        ),
+    };
+    Ok(Json(Whoami {
+        kind: caller.principal.kind().to_owned(),
+        id: caller.principal.id().to_owned(),
+        name,
+        hint,
+        workspace: WorkspaceRef {
+            id: workspace.id,
+            name: workspace.name,
+        },
+        mode: caller.principal.mode(),
+        scopes,
+    }))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "alive")))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "system",
+    responses((status = 200, description = "ready"), (status = 503, description = "store unreachable")))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "store not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! `/v1/tokens`: issue, list, inspect, change, rotate and revoke tokens.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tooken_core::id::{is_id, IdKind};
+use tooken_core::scope::{any_covers, parse_scopes, TOKENS_READ, TOKENS_WRITE};
+use tooken_core::token::{self, TokenStatus};
+use tooken_core::{Credential, Mode, Scope};
+use tooken_store::{NewToken, TokenFilter, TokenPatch, TokenRecord};
+
+use crate::auth::{Caller, Principal};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{double_option, ApiJson, ApiQuery, OptionalJson};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tokens", post(create_token).get(list_tokens))
+        .route("/v1/tokens/{id}", get(get_token).patch(update_token))
+        .route("/v1/tokens/{id}/rotate", post(rotate_token))
+        .route("/v1/tokens/{id}/revoke", post(revoke_token))
+}
+
+/// A token, as the API shows it. Never includes the secret.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenObject {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub mode: Mode,
+    #[schema(value_type = Vec<String>)]
+    pub scopes: Vec<Scope>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Prefix, mode and last four characters of the current secret.
+    pub hint: String,
+    pub status: TokenStatus,
+    pub created_at: DateTime<Utc>,
+    /// The id of the API key or token that created it.
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The token through which it was created, if any.
+    pub parent_id: Option<String>,
+}
+
+impl TokenObject {
+    pub fn new(t: TokenRecord, now: DateTime<Utc>) -> TokenObject {
+        TokenObject {
+            status: t.status_at(now),
+            id: t.id,
+            name: t.name,
+            description: t.description,
+            mode: t.mode,
+            scopes: t.scopes,
+            metadata: t.metadata,
+            hint: t.hint,
+            created_at: t.created_at,
+            created_by: t.created_by,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+            parent_id: t.parent_id,
+        }
+    }
+}
+
+/// A token together with its secret: the only time the secret is shown.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenWithSecret {
+    #[serde(flatten)]
+    pub token: TokenObject,
+    /// The token's secret. Shown once; Tooken keeps only its SHA-256.
+    pub secret: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// 1–128 characters.
+    pub name: String,
+    pub description: Option<String>,
+    /// At most 50 scopes, each matching `^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)*$`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// A JSON object of at most 4 KiB, returned on verify.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    /// RFC 3339 time. Give this or `expires_in`, not both.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Lifetime in seconds from now.
+    pub expires_in: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateToken {
+    pub name: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub description: Option<Option<String>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Option<Value>>,
+    pub scopes: Option<Vec<String>>,
+    /// `null` removes the expiry (if the workspace policy allows).
+    #[serde(default, deserialize_with = "double_option")]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateToken {
+    /// 0–604800 seconds during which the previous secret keeps working.
+    #[serde(default)]
+    pub grace_period_seconds: i64,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeToken {
+    /// Why, for the audit log (at most 256 characters).
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListTokensQuery {
+    /// 1–100, default 20.
+    pub limit: Option<String>,
+    /// A token id from a previous page: the page starts after it.
+    pub starting_after: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: Option<String>,
+    /// Only tokens carrying exactly this scope.
+    pub scope: Option<String>,
+    /// Only tokens whose name starts with this.
+    pub name: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+    /// Pass as `starting_after` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+pub const MAX_GRACE_SECONDS: i64 = 604_800;
+
+/// Parses `limit` (1–100, default 20).
+pub fn parse_limit(raw: Option<&str>) -> ApiResult<u32> {
+    match raw {
+        None => Ok(20),
+        Some(s) => match s.parse::<u32>() {
+            Ok(n @ 1..=100) => Ok(n),
+            _ => Err(ApiError::invalid(
+                "limit",
+                "limit must be an integer from 1 to 100",
+            )),
+        },
+    }
+}
+
+/// Creates a token. Its mode is the caller's; a token creating a token can
+/// only hand out scopes it holds and an expiry no later than its own.
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, body = TokenWithSecret), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateToken>,
+) -> ApiResult<(StatusCode, Json<TokenWithSecret>)> {
+    caller.principal.require(TOKENS_WRITE)?;
+    let now = state.clock.now();
+    let workspace = state.workspace(caller.principal.workspace_id()).await?;
+    let name = token::parse_name("name", &req.name)?;
+    let description = req
+        .description
+        .as_deref()
+        .map(token::parse_description)
+        .transpose()?;
+    let scopes = parse_scopes("scopes", &req.scopes)?;
+    let metadata = req.metadata.map(token::parse_metadata).transpose()?;
+    let mut expires_at =
+        token::expiry_for_new_token(now, req.expires_at, req.expires_in, &workspace.settings)?;
+    let parent_id = match &caller.principal {
+        Principal::ApiKey(_) => None,
+        Principal::Token(parent) => {
+            check_attenuation(parent, &scopes)?;
+            if expires_at.is_none() {
+                // A child of an expiring token inherits its expiry.
+                expires_at = parent.expires_at;
+            }
+            check_expiry_within_parent(parent, expires_at)?;
+            Some(parent.id.clone())
+        }
+    };
+    let credential =
+        Credential::generate(&workspace.settings.token_prefix, caller.principal.mode());
+    let record = state
+        .store
+        .insert_token(
+            NewToken {
+                workspace_id: workspace.id,
+                mode: caller.principal.mode(),
+                name,
+                description,
+                scopes,
+                metadata,
+                secret_hash: credential.hash(),
+                hint: credential.hint(),
+                created_by: caller.principal.id().to_owned(),
+                parent_id,
+                expires_at,
+            },
+            &caller.audit,
+            now,
+        )
+        .await?;
+    let body = TokenWithSecret {
+        token: TokenObject::new(record, now),
+        secret: credential.expose().to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+fn check_attenuation(parent: &TokenRecord, scopes: &[Scope]) -> ApiResult<()> {
+    if let Some(extra) = scopes.iter().find(|s| !any_covers(&parent.scopes, s)) {
+        return Err(ApiError::forbidden(format!(
+            "scope {extra} exceeds the scopes of the token making this request"
+        )));
+    }
+    Ok(())
+}
+
+fn check_expiry_within_parent(
+    parent: &TokenRecord,
+    expires_at: Option<DateTime<Utc>>,
+) -> ApiResult<()> {
+    match (parent.expires_at, expires_at) {
+        (Some(limit), None) => Err(ApiError::forbidden(format!(
+            "expires_at: a token created by a token must expire no later than it does ({})",
+            limit.to_rfc3339()
+        ))),
+        (Some(limit), Some(at)) if at > limit => Err(ApiError::forbidden(format!(
+            "expires_at exceeds the expiry of the token making this request ({})",
+            limit.to_rfc3339()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Lists tokens of the caller's workspace and mode, newest first.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", params(ListTokensQuery),
+    responses((status = 200, body = Page<TokenObject>), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListTokensQuery>,
+) -> ApiResult<Json<Page<TokenObject>>> {
+    caller.principal.require(TOKENS_READ)?;
+    let now = state.clock.now();
+    let limit = parse_limit(q.limit.as_deref())?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some("active") => Some(TokenStatus::Active),
+        Some("expired") => Some(TokenStatus::Expired),
+        Some("revoked") => Some(TokenStatus::Revoked),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "status",
+                "status must be active, expired or revoked",
+            ))
+        }
+    };
+    if let Some(scope) = &q.scope {
+        Scope::parse(scope).map_err(|e| ApiError::invalid("scope", format!("scope: {e}")))?;
+    }
+    let (workspace_id, mode) = (caller.principal.workspace_id(), caller.principal.mode());
+    if let Some(cursor) = &q.starting_after {
+        let known = is_id(IdKind::Token, cursor)
+            && state
+                .store
+                .token(workspace_id, mode, cursor)
+                .await?
+                .is_some();
+        if !known {
+            return Err(ApiError::invalid(
+                "starting_after",
+                "starting_after is not a token id from a previous page",
+            ));
+        }
+    }
+    let filter = TokenFilter {
+        status,
+        scope: q.scope,
+        name_prefix: q.name,
+        starting_after: q.starting_after,
+        limit,
+    };
+    let (tokens, has_more) = state
+        .store
+        .list_tokens(workspace_id, mode, &filter, now)
+        .await?;
+    let next_cursor = if has_more {
+        tokens.last().map(|t| t.id.clone())
+    } else {
+        None
+    };
+    let data = tokens
+        .into_iter()
+        .map(|t| TokenObject::new(t, now))
+        .collect();
+    Ok(Json(Page {
+        data,
+        has_more,
+        next_cursor,
+    }))
+}
+
+/// A token of the caller's workspace and mode, or `404`.
+async fn find(state: &AppState, principal: &Principal, id: &str) -> ApiResult<TokenRecord> {
+    let not_found = || ApiError::NotFound(format!("no token with id {id}"));
+    if !is_id(IdKind::Token, id) {
+        return Err(not_found());
+    }
+    state
+        .store
+        .token(principal.workspace_id(), principal.mode(), id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// A token may manage only tokens created through it, at any depth.
+async fn require_manages(
+    state: &AppState,
+    principal: &Principal,
+    target: &TokenRecord,
+) -> ApiResult<()> {
+    if let Principal::Token(me) = principal {
+        if me.id == target.id
+            || !state
+                .store
+                .is_descendant_or_self(&me.id, &target.id)
+                .await?
+        {
+            return Err(ApiError::forbidden(
+                "a token may only manage tokens created through it",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    responses((status = 200, body = TokenObject), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TokenObject>> {
+    caller.principal.require(TOKENS_READ)?;
+    let token = find(&state, &caller.principal, &id).await?;
+    Ok(Json(TokenObject::new(token, state.clock.now())))
+}
+
+#[utoipa::path(patch, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    request_body = UpdateToken,
+    responses((status = 200, body = TokenObject), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateToken>,
+) -> ApiResult<Json<TokenObject>> {
+    caller.principal.require(TOKENS_WRITE)?;
+    let now = state.clock.now();
+    let current = find(&state, &caller.principal, &id).await?;
+    require_manages(&state, &caller.principal, &current).await?;
+    if current.revoked_at.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "token {id} is revoked and cannot be changed"
+        )));
+    }
+    let workspace = state.workspace(caller.principal.workspace_id()).await?;
+    let mut patch = TokenPatch {
+        name: req
+            .name
+            .as_deref()
+            .map(|n| token::parse_name("name", n))
+            .transpose()?,
+        description: match req.description {
+            Some(Some(d)) => Some(Some(token::parse_description(&d)?)),
+            other => other.map(|_| None),
+        },
+        metadata: match req.metadata {
+            Some(Some(m)) => Some(Some(token::parse_metadata(m)?)),
+            other => other.map(|_| None),
+        },
+        scopes: req
+            .scopes
+            .as_deref()
+            .map(|s| parse_scopes("scopes", s))
+            .transpose()?,
+        expires_at: None,
+    };
+    if let Some(expires_at) = req.expires_at {
+        token::check_expiry(now, expires_at, &workspace.settings)?;
+        patch.expires_at = Some(expires_at);
+    }
+    if let Principal::Token(me) = &caller.principal {
+        if let Some(scopes) = &patch.scopes {
+            check_attenuation(me, scopes)?;
+        }
+        if let Some(expires_at) = patch.expires_at {
+            check_expiry_within_parent(me, expires_at)?;
+        }
+    }
+    let updated = state
+        .store
+        .update_token(
+            &workspace.id,
+            caller.principal.mode(),
+            &id,
+            patch,
+            &caller.audit,
+            now,
+        )
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
+    Ok(Json(TokenObject::new(updated, now)))
+}
+
+/// Gives the token a new secret; the previous one keeps working for the
+/// grace period, then stops.
+#[utoipa::path(post, path = "/v1/tokens/{id}/rotate", tag = "tokens", params(("id" = String, Path)),
+    request_body(content = Option<RotateToken>),
+    responses((status = 200, body = TokenWithSecret), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rotate_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    OptionalJson(req): OptionalJson<RotateToken>,
+) -> ApiResult<Json<TokenWithSecret>> {
+    caller.principal.require(TOKENS_WRITE)?;
+    if !(0..=MAX_GRACE_SECONDS).contains(&req.grace_period_seconds) {
+        return Err(ApiError::invalid(
+            "grace_period_seconds",
+            format!("grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS}"),
+        ));
+    }
+    let now = state.clock.now();
+    let current = find(&state, &caller.principal, &id).await?;
+    require_manages(&state, &caller.principal, &current).await?;
+    if current.status_at(now) != TokenStatus::Active {
+        return Err(ApiError::Conflict(format!(
+            "token {id} is {} and cannot be rotated",
+            current.status_at(now).as_str()
+        )));
+    }
+    let workspace = state.workspace(caller.principal.workspace_id()).await?;
+    // The new secret keeps the token's own prefix: rotating must not break
+    // whatever matches on it.
+    let prefix = current
+        .hint
+        .split('_')
+        .next()
+        .unwrap_or(&workspace.settings.token_prefix);
+    let credential = Credential::generate(prefix, current.mode);
+    let grace =
+        (req.grace_period_seconds > 0).then(|| now + Duration::seconds(req.grace_period_seconds));
+    let rotated = state
+        .store
+        .rotate_token(
+            &workspace.id,
+            current.mode,
+            &id,
+            credential.hash(),
+            credential.hint(),
+            grace,
+            &caller.audit,
+            now,
+        )
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
+    Ok(Json(TokenWithSecret {
+        token: TokenObject::new(rotated, now),
+        secret: credential.expose().to_owned(),
+    }))
+}
+
+/// Revokes the token and every token created through it. Idempotent.
+#[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "tokens", params(("id" = String, Path)),
+    request_body(content = Option<RevokeToken>),
+    responses((status = 200, body = TokenObject), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    OptionalJson(req): OptionalJson<RevokeToken>,
+) -> ApiResult<Json<TokenObject>> {
+    caller.principal.require(TOKENS_WRITE)?;
+    if req.reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
+        return Err(ApiError::invalid(
+            "reason",
+            "reason must be at most 256 characters",
+        ));
+    }
+    let now = state.clock.now();
+    let current = find(&state, &caller.principal, &id).await?;
+    require_manages(&state, &caller.principal, &current).await?;
+    let (token, _revoked) = state
+        .store
+        .revoke_token(
+            &current.workspace_id,
+            current.mode,
+            &id,
+            req.reason.as_deref(),
+            &caller.audit,
+            now,
+        )
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
+    Ok(Json(TokenObject::new(token, now)))
+}

@@ -1,0 +1,207 @@
+//! Verification for downstream services: `POST /v1/tokens/verify` and RFC
+//! 7662 introspection at `POST /v1/oauth/introspect`.
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tooken_core::scope::{any_covers, parse_scopes, TOKENS_VERIFY};
+use tooken_core::token::{TokenStatus, VerifyCode};
+use tooken_core::{Credential, CredentialKind, Mode, Scope};
+use tooken_store::TokenRecord;
+
+use crate::auth::{Caller, Principal};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiForm, ApiJson};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tokens/verify", post(verify_token))
+        .route("/v1/oauth/introspect", post(introspect))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The token a client presented to your service.
+    pub token: String,
+    /// Scopes the token must hold (a `resource:*` scope covers `resource:…`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// What a downstream service needs to know about a verified token.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VerifiedToken {
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = Vec<String>)]
+    pub scopes: Vec<Scope>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VerifyResponse {
+    /// True exactly when `code` is `VALID`.
+    pub valid: bool,
+    pub code: VerifyCode,
+    /// Present whenever the token exists (in the caller's workspace and mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<VerifiedToken>,
+}
+
+/// The verdict on a presented token, for the caller's workspace and mode.
+pub struct Verdict {
+    pub code: VerifyCode,
+    pub token: Option<TokenRecord>,
+}
+
+/// Judges `candidate` as a token of `principal`'s workspace and mode.
+/// Tokens elsewhere, API keys, and secrets rotated away past their grace
+/// period are all simply not found.
+pub async fn judge(
+    state: &AppState,
+    principal: &Principal,
+    candidate: &str,
+    required: &[Scope],
+    now: DateTime<Utc>,
+) -> ApiResult<Verdict> {
+    let Ok(credential) = Credential::parse(candidate) else {
+        return Ok(Verdict {
+            code: VerifyCode::Malformed,
+            token: None,
+        });
+    };
+    let not_found = Verdict {
+        code: VerifyCode::NotFound,
+        token: None,
+    };
+    if credential.kind() != CredentialKind::Token || credential.mode() != principal.mode() {
+        return Ok(not_found);
+    }
+    let Some(found) = state.store.token_by_secret(&credential.hash()).await? else {
+        return Ok(not_found);
+    };
+    let token = found.token;
+    if token.workspace_id != principal.workspace_id()
+        || token.mode != principal.mode()
+        || found.previous_valid_until.is_some_and(|until| now >= until)
+    {
+        return Ok(not_found);
+    }
+    let code = match token.status_at(now) {
+        TokenStatus::Revoked => VerifyCode::Revoked,
+        TokenStatus::Expired => VerifyCode::Expired,
+        TokenStatus::Active if required.iter().all(|r| any_covers(&token.scopes, r)) => {
+            VerifyCode::Valid
+        }
+        TokenStatus::Active => VerifyCode::InsufficientScope,
+    };
+    if code == VerifyCode::Valid {
+        state.usage.record_token(&token.id, now);
+    }
+    Ok(Verdict {
+        code,
+        token: Some(token),
+    })
+}
+
+/// Verifies a token for a downstream service. Always `200`: the answer is
+/// in `valid` and `code`.
+#[utoipa::path(post, path = "/v1/tokens/verify", tag = "verification", request_body = VerifyRequest,
+    responses((status = 200, body = VerifyResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn verify_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<VerifyRequest>,
+) -> ApiResult<Json<VerifyResponse>> {
+    caller.principal.require(TOKENS_VERIFY)?;
+    let required = parse_scopes("scopes", &req.scopes)?;
+    let now = state.clock.now();
+    let verdict = judge(&state, &caller.principal, &req.token, &required, now).await?;
+    Ok(Json(VerifyResponse {
+        valid: verdict.code == VerifyCode::Valid,
+        code: verdict.code,
+        token: verdict.token.map(|t| VerifiedToken {
+            id: t.id,
+            name: t.name,
+            scopes: t.scopes,
+            metadata: t.metadata,
+            expires_at: t.expires_at,
+            mode: t.mode,
+        }),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct IntrospectRequest {
+    pub token: String,
+    /// Accepted and ignored, as RFC 7662 allows.
+    pub token_type_hint: Option<String>,
+}
+
+/// RFC 7662 introspection response. Inactive tokens get `{"active":false}` only.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IntrospectResponse {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/oauth/introspect", tag = "verification",
+    request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = IntrospectResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn introspect(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiForm(req): ApiForm<IntrospectRequest>,
+) -> ApiResult<Json<IntrospectResponse>> {
+    caller.principal.require(TOKENS_VERIFY)?;
+    let now = state.clock.now();
+    let verdict = judge(&state, &caller.principal, &req.token, &[], now).await?;
+    let response = match verdict.token {
+        Some(t) if verdict.code == VerifyCode::Valid => IntrospectResponse {
+            active: true,
+            scope: Some(
+                t.scopes
+                    .iter()
+                    .map(Scope::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            exp: t.expires_at.map(|e| e.timestamp()),
+            iat: Some(t.created_at.timestamp()),
+            sub: Some(t.id),
+            client_id: Some(t.created_by),
+            token_type: Some("bearer".into()),
+        },
+        _ => IntrospectResponse {
+            active: false,
+            scope: None,
+            exp: None,
+            iat: None,
+            sub: None,
+            client_id: None,
+            token_type: None,
+        },
+    };
+    Ok(Json(response))
+}

@@ -1,0 +1,231 @@
+//! Workspace API keys: admin credentials with full access to their
+//! workspace, in their mode.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::Row;
+use tooken_core::audit::Target;
+use tooken_core::id::{new_id, IdKind};
+use tooken_core::{Mode, SecretHash};
+
+use crate::audit::{append, AuditContext, NewEvent};
+use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: String,
+    pub workspace_id: String,
+    pub mode: Mode,
+    pub name: String,
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+    pub regenerated_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// What it takes to store a new key: its hash, never the secret.
+#[derive(Debug)]
+pub struct NewApiKey<'a> {
+    pub workspace_id: &'a str,
+    pub mode: Mode,
+    pub name: &'a str,
+    pub secret_hash: SecretHash,
+    pub hint: String,
+}
+
+fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKey> {
+    let mode: String = row.try_get("mode")?;
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        workspace_id: row.try_get("workspace_id")?,
+        mode: mode
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("api key mode {mode:?}")))?,
+        name: row.try_get("name")?,
+        hint: row.try_get("hint")?,
+        created_at: from_ms(row.try_get("created_at")?),
+        regenerated_at: opt_from_ms(row.try_get("regenerated_at")?),
+        last_used_at: opt_from_ms(row.try_get("last_used_at")?),
+    })
+}
+
+const COLUMNS: &str =
+    "id, workspace_id, mode, name, hint, created_at, regenerated_at, last_used_at";
+
+impl Store {
+    #[tracing::instrument(skip(self, ctx))]
+    pub async fn create_api_key(
+        &self,
+        key: NewApiKey<'_>,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKey> {
+        let created = ApiKey {
+            id: new_id(IdKind::ApiKey, now),
+            workspace_id: key.workspace_id.to_owned(),
+            mode: key.mode,
+            name: key.name.to_owned(),
+            hint: key.hint,
+            created_at: now,
+            regenerated_at: None,
+            last_used_at: None,
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, workspace_id, mode, name, secret_hash, hint, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&created.id)
+        .bind(&created.workspace_id)
+        .bind(created.mode.as_str())
+        .bind(&created.name)
+        .bind(&key.secret_hash.as_bytes()[..])
+        .bind(&created.hint)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        append(
+            &mut tx,
+            ctx,
+            key_event(
+                &created,
+                "api_key.created",
+                json!({ "name": created.name, "hint": created.hint }),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    pub async fn list_api_keys(&self, workspace_id: &str) -> Result<Vec<ApiKey>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE workspace_id = ? ORDER BY id DESC"
+        ))
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    pub async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    /// The key whose secret hashes to `hash`, if any.
+    pub async fn api_key_by_secret(&self, hash: &SecretHash) -> Result<Option<ApiKey>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE secret_hash = ?"
+        ))
+        .bind(&hash.as_bytes()[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(api_key_from_row).transpose()
+    }
+
+    /// Replaces a key's secret. The old secret stops working with the commit.
+    #[tracing::instrument(skip(self, secret_hash, ctx))]
+    pub async fn regenerate_api_key(
+        &self,
+        id: &str,
+        secret_hash: SecretHash,
+        hint: String,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKey>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE api_keys SET secret_hash = ?, hint = ?, regenerated_at = ? WHERE id = ? \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(&secret_hash.as_bytes()[..])
+        .bind(&hint)
+        .bind(to_ms(now))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let Some(row) = row else { return Ok(None) };
+        let key = api_key_from_row(&row)?;
+        append(
+            &mut tx,
+            ctx,
+            key_event(&key, "api_key.regenerated", json!({ "hint": key.hint })),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(key))
+    }
+
+    /// Deletes a key. Its secret stops working with the commit.
+    #[tracing::instrument(skip(self, ctx))]
+    pub async fn delete_api_key(
+        &self,
+        id: &str,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKey>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "DELETE FROM api_keys WHERE id = ? RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let key = api_key_from_row(&row)?;
+        append(
+            &mut tx,
+            ctx,
+            key_event(
+                &key,
+                "api_key.deleted",
+                json!({ "name": key.name, "hint": key.hint }),
+            ),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(key))
+    }
+
+    /// Records when keys were last used, in one transaction. `uses` holds
+    /// (key id, last use) pairs gathered in memory since the last flush.
+    pub async fn record_api_key_use(&self, uses: &[(String, DateTime<Utc>)]) -> Result<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (id, at) in uses {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
+            )
+            .bind(to_ms(*at))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn key_event(key: &ApiKey, action: &'static str, details: serde_json::Value) -> NewEvent {
+    NewEvent {
+        workspace_id: key.workspace_id.clone(),
+        mode: Some(key.mode),
+        action,
+        target: Some(Target {
+            kind: "api_key".into(),
+            id: key.id.clone(),
+        }),
+        details,
+    }
+}

@@ -1,0 +1,203 @@
+//! Appending audit events inside the transaction of the change they record.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{Row, Sqlite, Transaction};
+use tooken_core::audit::{Actor, Event, Target, GENESIS};
+use tooken_core::id::{new_id, IdKind};
+use tooken_core::Mode;
+
+use crate::{from_ms, to_ms, Result, Store, StoreError};
+
+/// Who is acting, and from where: recorded with every event.
+#[derive(Debug, Clone)]
+pub struct AuditContext {
+    pub actor: Actor,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl AuditContext {
+    pub fn new(actor: Actor) -> Self {
+        AuditContext {
+            actor,
+            client_addr: None,
+            user_agent: None,
+            request_id: None,
+        }
+    }
+}
+
+/// An event about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub workspace_id: String,
+    pub mode: Option<Mode>,
+    pub action: &'static str,
+    pub target: Option<Target>,
+    pub details: Value,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub starting_after: Option<String>,
+    pub limit: u32,
+}
+
+/// Appends `event` to its workspace's chain within `tx`. The caller's
+/// transaction holds the write lock, so no other event can slip in between
+/// reading the chain's head and writing the new one.
+pub(crate) async fn append(
+    tx: &mut Transaction<'static, Sqlite>,
+    ctx: &AuditContext,
+    event: NewEvent,
+    now: DateTime<Utc>,
+) -> Result<Event> {
+    let head = sqlx::query(
+        "SELECT seq, hash FROM audit_events WHERE workspace_id = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(&event.workspace_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (seq, prev_hash) = match head {
+        Some(row) => (
+            row.try_get::<i64, _>("seq")?,
+            row.try_get::<String, _>("hash")?,
+        ),
+        None => (0, GENESIS.to_owned()),
+    };
+    let mut e = Event {
+        id: new_id(IdKind::Event, now),
+        workspace_id: event.workspace_id,
+        seq: seq + 1,
+        occurred_at: now,
+        mode: event.mode.map(|m| m.as_str().to_owned()),
+        actor: ctx.actor.clone(),
+        action: event.action.to_owned(),
+        target: event.target,
+        client_addr: ctx.client_addr.clone(),
+        user_agent: ctx.user_agent.clone(),
+        request_id: ctx.request_id.clone(),
+        details: event.details,
+        prev_hash,
+        hash: String::new(),
+    };
+    e.hash = e.compute_hash();
+    sqlx::query(
+        "INSERT INTO audit_events (id, workspace_id, seq, occurred_at, mode, actor_kind, actor_id, \
+         actor_hint, action, target_kind, target_id, client_addr, user_agent, request_id, details, \
+         prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&e.id)
+    .bind(&e.workspace_id)
+    .bind(e.seq)
+    .bind(to_ms(e.occurred_at))
+    .bind(&e.mode)
+    .bind(&e.actor.kind)
+    .bind(&e.actor.id)
+    .bind(&e.actor.hint)
+    .bind(&e.action)
+    .bind(e.target.as_ref().map(|t| &t.kind))
+    .bind(e.target.as_ref().map(|t| &t.id))
+    .bind(&e.client_addr)
+    .bind(&e.user_agent)
+    .bind(&e.request_id)
+    .bind(e.details.to_string())
+    .bind(&e.prev_hash)
+    .bind(&e.hash)
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::from_sqlx)?;
+    Ok(e)
+}
+
+fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Event> {
+    let target = match (
+        row.try_get::<Option<String>, _>("target_kind")?,
+        row.try_get::<Option<String>, _>("target_id")?,
+    ) {
+        (Some(kind), Some(id)) => Some(Target { kind, id }),
+        _ => None,
+    };
+    let details: String = row.try_get("details")?;
+    Ok(Event {
+        id: row.try_get("id")?,
+        workspace_id: row.try_get("workspace_id")?,
+        seq: row.try_get("seq")?,
+        occurred_at: from_ms(row.try_get("occurred_at")?),
+        mode: row.try_get("mode")?,
+        actor: Actor {
+            kind: row.try_get("actor_kind")?,
+            id: row.try_get("actor_id")?,
+            hint: row.try_get("actor_hint")?,
+        },
+        action: row.try_get("action")?,
+        target,
+        client_addr: row.try_get("client_addr")?,
+        user_agent: row.try_get("user_agent")?,
+        request_id: row.try_get("request_id")?,
+        details: serde_json::from_str(&details)
+            .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+impl Store {
+    /// Events of a workspace, newest first, one page at a time. Returns the
+    /// page and whether more follow.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_events(
+        &self,
+        workspace_id: &str,
+        f: &EventFilter,
+    ) -> Result<(Vec<Event>, bool)> {
+        let mut q =
+            sqlx::QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE workspace_id = ");
+        q.push_bind(workspace_id);
+        if let Some(a) = &f.action {
+            q.push(" AND action = ").push_bind(a);
+        }
+        if let Some(a) = &f.actor {
+            q.push(" AND actor_id = ").push_bind(a);
+        }
+        if let Some(t) = &f.target {
+            q.push(" AND target_id = ").push_bind(t);
+        }
+        if let Some(s) = f.since {
+            q.push(" AND occurred_at >= ").push_bind(to_ms(s));
+        }
+        if let Some(u) = f.until {
+            q.push(" AND occurred_at < ").push_bind(to_ms(u));
+        }
+        if let Some(after) = &f.starting_after {
+            q.push(" AND id < ").push_bind(after);
+        }
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(f.limit) + 1);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let has_more = events.len() > f.limit as usize;
+        events.truncate(f.limit as usize);
+        Ok((events, has_more))
+    }
+
+    /// All events of a workspace in chain order.
+    pub async fn chain(&self, workspace_id: &str) -> Result<Vec<Event>> {
+        let rows = sqlx::query("SELECT * FROM audit_events WHERE workspace_id = ? ORDER BY seq")
+            .bind(workspace_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+}

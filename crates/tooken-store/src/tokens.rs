@@ -1,0 +1,529 @@
+//! Tokens: the credentials Tooken issues for use in its users' systems.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use sqlx::{Row, Sqlite};
+use tooken_core::audit::Target;
+use tooken_core::id::{new_id, IdKind};
+use tooken_core::token::TokenStatus;
+use tooken_core::{Mode, Scope, SecretHash};
+
+use crate::audit::{append, AuditContext, NewEvent};
+use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
+
+/// A token as stored, without any secret material.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub mode: Mode,
+    pub name: String,
+    pub description: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub metadata: Option<Map<String, Value>>,
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+    /// The id of the API key or token that created it.
+    pub created_by: String,
+    /// The token that created it, when a token did.
+    pub parent_id: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_reason: Option<String>,
+}
+
+impl TokenRecord {
+    pub fn status_at(&self, now: DateTime<Utc>) -> TokenStatus {
+        TokenStatus::at(now, self.revoked_at, self.expires_at)
+    }
+}
+
+/// A token about to be stored.
+#[derive(Debug)]
+pub struct NewToken {
+    pub workspace_id: String,
+    pub mode: Mode,
+    pub name: String,
+    pub description: Option<String>,
+    pub scopes: Vec<Scope>,
+    pub metadata: Option<Map<String, Value>>,
+    pub secret_hash: SecretHash,
+    pub hint: String,
+    pub created_by: String,
+    pub parent_id: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Changes to a token; `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Default, Clone)]
+pub struct TokenPatch {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub metadata: Option<Option<Map<String, Value>>>,
+    pub scopes: Option<Vec<Scope>>,
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Which tokens to list, and where the page starts.
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    pub status: Option<TokenStatus>,
+    pub scope: Option<String>,
+    pub name_prefix: Option<String>,
+    pub starting_after: Option<String>,
+    pub limit: u32,
+}
+
+/// A token found by one of its secrets.
+#[derive(Debug, Clone)]
+pub struct TokenMatch {
+    pub token: TokenRecord,
+    /// Set when the secret is the one replaced by the last rotation: it works
+    /// until this moment only.
+    pub previous_valid_until: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str =
+    "id, workspace_id, mode, name, description, scopes, metadata, hint, created_at, \
+     created_by, parent_id, expires_at, last_used_at, revoked_at, revoked_reason";
+
+fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
+    let mode: String = row.try_get("mode")?;
+    let scopes: String = row.try_get("scopes")?;
+    let scopes: Vec<String> = serde_json::from_str(&scopes)
+        .map_err(|e| StoreError::Corrupt(format!("token scopes: {e}")))?;
+    let scopes = scopes
+        .iter()
+        .map(|s| {
+            Scope::parse(s).map_err(|e| StoreError::Corrupt(format!("token scope {s:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata: Option<String> = row.try_get("metadata")?;
+    let metadata = metadata
+        .map(|m| serde_json::from_str(&m))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("token metadata: {e}")))?;
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        workspace_id: row.try_get("workspace_id")?,
+        mode: mode
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("token mode {mode:?}")))?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        scopes,
+        metadata,
+        hint: row.try_get("hint")?,
+        created_at: from_ms(row.try_get("created_at")?),
+        created_by: row.try_get("created_by")?,
+        parent_id: row.try_get("parent_id")?,
+        expires_at: opt_from_ms(row.try_get("expires_at")?),
+        last_used_at: opt_from_ms(row.try_get("last_used_at")?),
+        revoked_at: opt_from_ms(row.try_get("revoked_at")?),
+        revoked_reason: row.try_get("revoked_reason")?,
+    })
+}
+
+fn scopes_json(scopes: &[Scope]) -> String {
+    Value::from(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()).to_string()
+}
+
+fn token_event(t: &TokenRecord, action: &'static str, details: Value) -> NewEvent {
+    NewEvent {
+        workspace_id: t.workspace_id.clone(),
+        mode: Some(t.mode),
+        action,
+        target: Some(Target {
+            kind: "token".into(),
+            id: t.id.clone(),
+        }),
+        details,
+    }
+}
+
+impl Store {
+    #[tracing::instrument(skip(self, new, ctx), fields(workspace = %new.workspace_id))]
+    pub async fn insert_token(
+        &self,
+        new: NewToken,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<TokenRecord> {
+        let token = TokenRecord {
+            id: new_id(IdKind::Token, now),
+            workspace_id: new.workspace_id,
+            mode: new.mode,
+            name: new.name,
+            description: new.description,
+            scopes: new.scopes,
+            metadata: new.metadata,
+            hint: new.hint,
+            created_at: now,
+            created_by: new.created_by,
+            parent_id: new.parent_id,
+            expires_at: new.expires_at,
+            last_used_at: None,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO tokens (id, workspace_id, mode, name, description, scopes, metadata, \
+             secret_hash, hint, created_at, created_by, parent_id, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(&token.workspace_id)
+        .bind(token.mode.as_str())
+        .bind(&token.name)
+        .bind(&token.description)
+        .bind(scopes_json(&token.scopes))
+        .bind(
+            token
+                .metadata
+                .as_ref()
+                .map(|m| Value::from(m.clone()).to_string()),
+        )
+        .bind(&new.secret_hash.as_bytes()[..])
+        .bind(&token.hint)
+        .bind(to_ms(now))
+        .bind(&token.created_by)
+        .bind(&token.parent_id)
+        .bind(token.expires_at.map(to_ms))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let details = json!({
+            "name": token.name,
+            "scopes": token.scopes,
+            "expires_at": token.expires_at,
+            "parent_id": token.parent_id,
+        });
+        append(
+            &mut tx,
+            ctx,
+            token_event(&token, "token.created", details),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// One token of a workspace and mode. Tokens of other workspaces or
+    /// modes do not exist as far as the caller can tell.
+    pub async fn token(
+        &self,
+        workspace_id: &str,
+        mode: Mode,
+        id: &str,
+    ) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tokens WHERE id = ? AND workspace_id = ? AND mode = ?"
+        ))
+        .bind(id)
+        .bind(workspace_id)
+        .bind(mode.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    /// The token one of whose secrets hashes to `hash`.
+    pub async fn token_by_secret(&self, hash: &SecretHash) -> Result<Option<TokenMatch>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, secret_hash = ?1 AS current, previous_valid_until FROM tokens \
+             WHERE secret_hash = ?1 OR previous_secret_hash = ?1"
+        ))
+        .bind(&hash.as_bytes()[..])
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let current: bool = row.try_get("current")?;
+        let previous_valid_until = if current {
+            None
+        } else {
+            // A previous secret without a deadline cannot happen; treat it as
+            // already expired rather than valid forever.
+            Some(opt_from_ms(row.try_get("previous_valid_until")?).unwrap_or_default())
+        };
+        Ok(Some(TokenMatch {
+            token: token_from_row(&row)?,
+            previous_valid_until,
+        }))
+    }
+
+    /// Tokens of a workspace and mode, newest first, one page at a time.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_tokens(
+        &self,
+        workspace_id: &str,
+        mode: Mode,
+        f: &TokenFilter,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<TokenRecord>, bool)> {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {COLUMNS} FROM tokens WHERE workspace_id = "
+        ));
+        q.push_bind(workspace_id)
+            .push(" AND mode = ")
+            .push_bind(mode.as_str());
+        match f.status {
+            Some(TokenStatus::Revoked) => {
+                q.push(" AND revoked_at IS NOT NULL");
+            }
+            Some(TokenStatus::Expired) => {
+                q.push(" AND revoked_at IS NULL AND expires_at <= ")
+                    .push_bind(to_ms(now));
+            }
+            Some(TokenStatus::Active) => {
+                q.push(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ")
+                    .push_bind(to_ms(now))
+                    .push(")");
+            }
+            None => {}
+        }
+        if let Some(scope) = &f.scope {
+            q.push(" AND EXISTS (SELECT 1 FROM json_each(tokens.scopes) WHERE json_each.value = ")
+                .push_bind(scope)
+                .push(")");
+        }
+        if let Some(prefix) = &f.name_prefix {
+            q.push(" AND substr(name, 1, length(")
+                .push_bind(prefix)
+                .push(")) = ")
+                .push_bind(prefix);
+        }
+        if let Some(after) = &f.starting_after {
+            q.push(" AND id < ").push_bind(after);
+        }
+        q.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(f.limit) + 1);
+        let rows = q.build().fetch_all(&self.pool).await?;
+        let mut tokens = rows
+            .iter()
+            .map(token_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let has_more = tokens.len() > f.limit as usize;
+        tokens.truncate(f.limit as usize);
+        Ok((tokens, has_more))
+    }
+
+    /// Applies `patch` (already validated) to a token of the workspace and mode.
+    #[tracing::instrument(skip(self, patch, ctx))]
+    pub async fn update_token(
+        &self,
+        workspace_id: &str,
+        mode: Mode,
+        id: &str,
+        patch: TokenPatch,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tokens WHERE id = ? AND workspace_id = ? AND mode = ?"
+        ))
+        .bind(id)
+        .bind(workspace_id)
+        .bind(mode.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let old = token_from_row(&row)?;
+        let mut new = old.clone();
+        let mut changes = Map::new();
+        if let Some(name) = patch.name {
+            new.name = name;
+            changes.insert("name".into(), json!({ "old": old.name, "new": new.name }));
+        }
+        if let Some(description) = patch.description {
+            new.description = description;
+            changes.insert(
+                "description".into(),
+                json!({ "old": old.description, "new": new.description }),
+            );
+        }
+        if let Some(metadata) = patch.metadata {
+            new.metadata = metadata;
+            changes.insert(
+                "metadata".into(),
+                json!({ "old": old.metadata, "new": new.metadata }),
+            );
+        }
+        if let Some(scopes) = patch.scopes {
+            new.scopes = scopes;
+            changes.insert(
+                "scopes".into(),
+                json!({ "old": old.scopes, "new": new.scopes }),
+            );
+        }
+        if let Some(expires_at) = patch.expires_at {
+            new.expires_at = expires_at;
+            changes.insert(
+                "expires_at".into(),
+                json!({ "old": old.expires_at, "new": new.expires_at }),
+            );
+        }
+        sqlx::query(
+            "UPDATE tokens SET name = ?, description = ?, metadata = ?, scopes = ?, expires_at = ? \
+             WHERE id = ?",
+        )
+        .bind(&new.name)
+        .bind(&new.description)
+        .bind(new.metadata.as_ref().map(|m| Value::from(m.clone()).to_string()))
+        .bind(scopes_json(&new.scopes))
+        .bind(new.expires_at.map(to_ms))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            ctx,
+            token_event(&new, "token.updated", Value::Object(changes)),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(new))
+    }
+
+    /// Revokes a token and every token created through it, at any depth, in
+    /// one transaction. Idempotent: revoking a revoked token changes nothing.
+    /// Returns the token and the ids this call revoked.
+    #[tracing::instrument(skip(self, ctx))]
+    pub async fn revoke_token(
+        &self,
+        workspace_id: &str,
+        mode: Mode,
+        id: &str,
+        reason: Option<&str>,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(TokenRecord, Vec<String>)>> {
+        let mut tx = self.begin_write().await?;
+        let exists =
+            sqlx::query("SELECT 1 FROM tokens WHERE id = ? AND workspace_id = ? AND mode = ?")
+                .bind(id)
+                .bind(workspace_id)
+                .bind(mode.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let revoked: Vec<String> = sqlx::query_scalar(
+            "WITH RECURSIVE tree(id) AS ( \
+                 SELECT id FROM tokens WHERE id = ?1 \
+                 UNION ALL SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id) \
+             UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
+             WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(id)
+        .bind(to_ms(now))
+        .bind(reason)
+        .fetch_all(&mut *tx)
+        .await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tokens WHERE id = ?"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let token = token_from_row(&row)?;
+        if !revoked.is_empty() {
+            let mut descendants: Vec<&String> = revoked.iter().filter(|r| *r != id).collect();
+            descendants.sort();
+            let details = json!({ "reason": reason, "descendants_revoked": descendants });
+            append(
+                &mut tx,
+                ctx,
+                token_event(&token, "token.revoked", details),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some((token, revoked)))
+    }
+
+    /// Gives a token a new secret. The secret it replaces keeps working until
+    /// `previous_valid_until` (if any); an older previous secret, still in its
+    /// grace period, stops working at once.
+    #[tracing::instrument(skip(self, secret_hash, ctx))]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rotate_token(
+        &self,
+        workspace_id: &str,
+        mode: Mode,
+        id: &str,
+        secret_hash: SecretHash,
+        hint: String,
+        previous_valid_until: Option<DateTime<Utc>>,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<Option<TokenRecord>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE tokens SET \
+               previous_secret_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_hash END, \
+               previous_valid_until = ?1, secret_hash = ?2, hint = ?3 \
+             WHERE id = ?4 AND workspace_id = ?5 AND mode = ?6 RETURNING {COLUMNS}"
+        ))
+        .bind(previous_valid_until.map(to_ms))
+        .bind(&secret_hash.as_bytes()[..])
+        .bind(&hint)
+        .bind(id)
+        .bind(workspace_id)
+        .bind(mode.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let Some(row) = row else { return Ok(None) };
+        let token = token_from_row(&row)?;
+        let details = json!({ "hint": token.hint, "previous_valid_until": previous_valid_until });
+        append(
+            &mut tx,
+            ctx,
+            token_event(&token, "token.rotated", details),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(token))
+    }
+
+    /// Is `id` the token `ancestor`, or created through it at any depth?
+    pub async fn is_descendant_or_self(&self, ancestor: &str, id: &str) -> Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "WITH RECURSIVE up(id, parent_id) AS ( \
+                 SELECT id, parent_id FROM tokens WHERE id = ?1 \
+                 UNION ALL SELECT t.id, t.parent_id FROM tokens t JOIN up ON t.id = up.parent_id) \
+             SELECT 1 FROM up WHERE id = ?2 LIMIT 1",
+        )
+        .bind(id)
+        .bind(ancestor)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Records when tokens were last used, gathered in memory since the last
+    /// flush, in one transaction.
+    pub async fn record_token_use(&self, uses: &[(String, DateTime<Utc>)]) -> Result<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for (id, at) in uses {
+            sqlx::query(
+                "UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
+            )
+            .bind(to_ms(*at))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! Workspaces and their policy settings.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::Row;
+use tooken_core::audit::Target;
+use tooken_core::id::{new_id, IdKind};
+use tooken_core::Settings;
+
+use crate::audit::{append, AuditContext, NewEvent};
+use crate::{from_ms, to_ms, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub settings: Settings,
+}
+
+fn workspace_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Workspace> {
+    Ok(Workspace {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: from_ms(row.try_get("created_at")?),
+        settings: Settings {
+            require_expiration: row.try_get("require_expiration")?,
+            max_token_ttl_seconds: row.try_get("max_token_ttl_seconds")?,
+            default_token_ttl_seconds: row.try_get("default_token_ttl_seconds")?,
+            token_prefix: row.try_get("token_prefix")?,
+            audit_retention_days: row.try_get("audit_retention_days")?,
+        },
+    })
+}
+
+/// A workspace name: 1–64 lowercase letters, digits or `-`.
+pub fn is_valid_workspace_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Store {
+    /// Creates a workspace with default settings.
+    #[tracing::instrument(skip(self, ctx))]
+    pub async fn create_workspace(
+        &self,
+        name: &str,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<Workspace> {
+        if !is_valid_workspace_name(name) {
+            return Err(StoreError::Conflict(format!(
+                "invalid workspace name {name:?}: use 1–64 lowercase letters, digits or '-'"
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let ws = Workspace {
+            id: new_id(IdKind::Workspace, now),
+            name: name.to_owned(),
+            created_at: now,
+            settings: Settings::default(),
+        };
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, created_at, token_prefix) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&ws.id)
+        .bind(&ws.name)
+        .bind(to_ms(now))
+        .bind(&ws.settings.token_prefix)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        append(
+            &mut tx,
+            ctx,
+            NewEvent {
+                workspace_id: ws.id.clone(),
+                mode: None,
+                action: "workspace.created",
+                target: Some(Target {
+                    kind: "workspace".into(),
+                    id: ws.id.clone(),
+                }),
+                details: json!({ "name": name }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(ws)
+    }
+
+    pub async fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>> {
+        let row = sqlx::query("SELECT * FROM workspaces WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(workspace_from_row).transpose()
+    }
+
+    pub async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
+        let row = sqlx::query("SELECT * FROM workspaces WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(workspace_from_row).transpose()
+    }
+
+    pub async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
+        let rows = sqlx::query("SELECT * FROM workspaces ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(workspace_from_row).collect()
+    }
+
+    /// Replaces a workspace's settings (already validated by the caller).
+    #[tracing::instrument(skip(self, ctx))]
+    pub async fn update_settings(
+        &self,
+        workspace_id: &str,
+        settings: &Settings,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<Settings> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT * FROM workspaces WHERE id = ?")
+            .bind(workspace_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let old = workspace_from_row(&row)?.settings;
+        sqlx::query(
+            "UPDATE workspaces SET require_expiration = ?, max_token_ttl_seconds = ?, \
+             default_token_ttl_seconds = ?, token_prefix = ?, audit_retention_days = ? WHERE id = ?",
+        )
+        .bind(settings.require_expiration)
+        .bind(settings.max_token_ttl_seconds)
+        .bind(settings.default_token_ttl_seconds)
+        .bind(&settings.token_prefix)
+        .bind(settings.audit_retention_days)
+        .bind(workspace_id)
+        .execute(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            ctx,
+            NewEvent {
+                workspace_id: workspace_id.to_owned(),
+                mode: None,
+                action: "settings.updated",
+                target: Some(Target {
+                    kind: "workspace".into(),
+                    id: workspace_id.to_owned(),
+                }),
+                details: json!({ "old": old, "new": settings }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(settings.clone())
+    }
+}
