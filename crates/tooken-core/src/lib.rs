@@ -2,6 +2,7 @@
 //! cover each other, token states, request validation and workspace policy.
 //! Time is always a parameter (`now`), so expiry is testable without sleeping.
 
+pub mod api;
 pub mod audit;
 pub mod clock;
 pub mod credential;

@@ -4,24 +4,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+pub use tooken_core::api::ErrorBody;
 use tooken_core::ValidationError;
 use tooken_store::StoreError;
-
-/// The body of every error response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `payload_too_large`, `rate_limited`, `unavailable` or `internal`.
-    pub error: &'static str,
-    pub message: String,
-    /// The request field at fault, for validation errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// The scope the operation needs, for `forbidden`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub required_scope: Option<String>,
-}
 
 /// The message of every 401, whatever the cause: the response must not
 /// reveal whether the credential was absent, malformed, unknown, revoked,
@@ -145,7 +130,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut body = ErrorBody {
-            error: code,
+            error: code.to_owned(),
             message,
             field: None,
             required_scope: None,

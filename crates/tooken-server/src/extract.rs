@@ -141,12 +141,3 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// Deserializes a field that may be absent (`None`), `null` (`Some(None)`)
-/// or a value (`Some(Some(v))`): for PATCH bodies, where `null` clears.
-pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    serde::Deserialize::deserialize(d).map(Some)
-}

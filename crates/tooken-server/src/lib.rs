@@ -73,7 +73,7 @@ pub fn app(state: AppState) -> Router {
             (
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
                 axum::Json(error::ErrorBody {
-                    error: "invalid_request",
+                    error: "invalid_request".into(),
                     message: "method not allowed on this route".into(),
                     field: None,
                     required_scope: None,

@@ -3,32 +3,16 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use tooken_core::api::UpdateSettings;
 use tooken_core::Settings;
 
 use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{double_option, ApiJson};
+use crate::extract::ApiJson;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/settings", get(get_settings).patch(update_settings))
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateSettings {
-    pub require_expiration: Option<bool>,
-    /// `null` removes the limit.
-    #[serde(default, deserialize_with = "double_option")]
-    pub max_token_ttl_seconds: Option<Option<i64>>,
-    /// `null` removes the default.
-    #[serde(default, deserialize_with = "double_option")]
-    pub default_token_ttl_seconds: Option<Option<i64>>,
-    pub token_prefix: Option<String>,
-    /// `null` keeps events forever.
-    #[serde(default, deserialize_with = "double_option")]
-    pub audit_retention_days: Option<Option<i64>>,
 }
 
 #[utoipa::path(get, path = "/v1/settings", tag = "settings",

@@ -4,9 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use tooken_core::api::{Whoami, WorkspaceRef};
 use tooken_core::scope::{AUDIT_READ, TOKENS_READ, TOKENS_VERIFY, TOKENS_WRITE};
-use tooken_core::Mode;
 
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiResult, ErrorBody};
@@ -17,26 +16,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/whoami", get(whoami))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-}
-
-/// The calling credential.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Whoami {
-    /// `api_key` or `token`.
-    pub kind: String,
-    pub id: String,
-    pub name: String,
-    pub hint: String,
-    pub workspace: WorkspaceRef,
-    pub mode: Mode,
-    /// What the credential may do. For API keys: every built-in scope, plus settings.
-    pub scopes: Vec<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct WorkspaceRef {
-    pub id: String,
-    pub name: String,
 }
 
 #[utoipa::path(get, path = "/v1/whoami", tag = "system",

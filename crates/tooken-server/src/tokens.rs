@@ -5,17 +5,17 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use tooken_core::api::{CreateToken, Page, RevokeToken, RotateToken, TokenObject, TokenWithSecret, UpdateToken};
 use tooken_core::id::{is_id, IdKind};
 use tooken_core::scope::{any_covers, parse_scopes, TOKENS_READ, TOKENS_WRITE};
 use tooken_core::token::{self, TokenStatus};
-use tooken_core::{Credential, Mode, Scope};
+use tooken_core::{Credential, Scope};
 use tooken_store::{NewToken, TokenFilter, TokenPatch, TokenRecord};
 
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{double_option, ApiJson, ApiQuery, OptionalJson};
+use crate::extract::{ApiJson, ApiQuery, OptionalJson};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,110 +24,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tokens/{id}", get(get_token).patch(update_token))
         .route("/v1/tokens/{id}/rotate", post(rotate_token))
         .route("/v1/tokens/{id}/revoke", post(revoke_token))
-}
-
-/// A token, as the API shows it. Never includes the secret.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TokenObject {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub mode: Mode,
-    #[schema(value_type = Vec<String>)]
-    pub scopes: Vec<Scope>,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Map<String, Value>>,
-    /// Prefix, mode and last four characters of the current secret.
-    pub hint: String,
-    pub status: TokenStatus,
-    pub created_at: DateTime<Utc>,
-    /// The id of the API key or token that created it.
-    pub created_by: String,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// The token through which it was created, if any.
-    pub parent_id: Option<String>,
-}
-
-impl TokenObject {
-    pub fn new(t: TokenRecord, now: DateTime<Utc>) -> TokenObject {
-        TokenObject {
-            status: t.status_at(now),
-            id: t.id,
-            name: t.name,
-            description: t.description,
-            mode: t.mode,
-            scopes: t.scopes,
-            metadata: t.metadata,
-            hint: t.hint,
-            created_at: t.created_at,
-            created_by: t.created_by,
-            expires_at: t.expires_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
-            parent_id: t.parent_id,
-        }
-    }
-}
-
-/// A token together with its secret: the only time the secret is shown.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct TokenWithSecret {
-    #[serde(flatten)]
-    pub token: TokenObject,
-    /// The token's secret. Shown once; Tooken keeps only its SHA-256.
-    pub secret: String,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateToken {
-    /// 1–128 characters.
-    pub name: String,
-    pub description: Option<String>,
-    /// At most 50 scopes, each matching `^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)*$`.
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// A JSON object of at most 4 KiB, returned on verify.
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Value>,
-    /// RFC 3339 time. Give this or `expires_in`, not both.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Lifetime in seconds from now.
-    pub expires_in: Option<i64>,
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateToken {
-    pub name: Option<String>,
-    /// `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    pub description: Option<Option<String>>,
-    /// `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Option<Value>>,
-    pub scopes: Option<Vec<String>>,
-    /// `null` removes the expiry (if the workspace policy allows).
-    #[serde(default, deserialize_with = "double_option")]
-    pub expires_at: Option<Option<DateTime<Utc>>>,
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RotateToken {
-    /// 0–604800 seconds during which the previous secret keeps working.
-    #[serde(default)]
-    pub grace_period_seconds: i64,
-}
-
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RevokeToken {
-    /// Why, for the audit log (at most 256 characters).
-    pub reason: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -146,13 +42,24 @@ pub struct ListTokensQuery {
     pub name: Option<String>,
 }
 
-/// A page of a list.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    pub data: Vec<T>,
-    pub has_more: bool,
-    /// Pass as `starting_after` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
+/// The API view of a stored token at `now`.
+pub fn token_object(t: TokenRecord, now: DateTime<Utc>) -> TokenObject {
+    TokenObject {
+        status: t.status_at(now),
+        id: t.id,
+        name: t.name,
+        description: t.description,
+        mode: t.mode,
+        scopes: t.scopes,
+        metadata: t.metadata,
+        hint: t.hint,
+        created_at: t.created_at,
+        created_by: t.created_by,
+        expires_at: t.expires_at,
+        last_used_at: t.last_used_at,
+        revoked_at: t.revoked_at,
+        parent_id: t.parent_id,
+    }
 }
 
 pub const MAX_GRACE_SECONDS: i64 = 604_800;
@@ -229,7 +136,7 @@ pub async fn create_token(
         )
         .await?;
     let body = TokenWithSecret {
-        token: TokenObject::new(record, now),
+        token: token_object(record, now),
         secret: credential.expose().to_owned(),
     };
     Ok((StatusCode::CREATED, Json(body)))
@@ -321,7 +228,7 @@ pub async fn list_tokens(
     };
     let data = tokens
         .into_iter()
-        .map(|t| TokenObject::new(t, now))
+        .map(|t| token_object(t, now))
         .collect();
     Ok(Json(Page {
         data,
@@ -374,7 +281,7 @@ pub async fn get_token(
 ) -> ApiResult<Json<TokenObject>> {
     caller.principal.require(TOKENS_READ)?;
     let token = find(&state, &caller.principal, &id).await?;
-    Ok(Json(TokenObject::new(token, state.clock.now())))
+    Ok(Json(token_object(token, state.clock.now())))
 }
 
 #[utoipa::path(patch, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
@@ -442,7 +349,7 @@ pub async fn update_token(
         )
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
-    Ok(Json(TokenObject::new(updated, now)))
+    Ok(Json(token_object(updated, now)))
 }
 
 /// Gives the token a new secret; the previous one keeps working for the
@@ -499,7 +406,7 @@ pub async fn rotate_token(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
     Ok(Json(TokenWithSecret {
-        token: TokenObject::new(rotated, now),
+        token: token_object(rotated, now),
         secret: credential.expose().to_owned(),
     }))
 }
@@ -537,5 +444,5 @@ pub async fn revoke_token(
         )
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
-    Ok(Json(TokenObject::new(token, now)))
+    Ok(Json(token_object(token, now)))
 }

@@ -5,11 +5,10 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use tooken_core::api::{IntrospectRequest, IntrospectResponse, VerifiedToken, VerifyRequest, VerifyResponse};
 use tooken_core::scope::{any_covers, parse_scopes, TOKENS_VERIFY};
 use tooken_core::token::{TokenStatus, VerifyCode};
-use tooken_core::{Credential, CredentialKind, Mode, Scope};
+use tooken_core::{Credential, CredentialKind, Scope};
 use tooken_store::TokenRecord;
 
 use crate::auth::{Caller, Principal};
@@ -21,39 +20,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/tokens/verify", post(verify_token))
         .route("/v1/oauth/introspect", post(introspect))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyRequest {
-    /// The token a client presented to your service.
-    pub token: String,
-    /// Scopes the token must hold (a `resource:*` scope covers `resource:…`).
-    #[serde(default)]
-    pub scopes: Vec<String>,
-}
-
-/// What a downstream service needs to know about a verified token.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct VerifiedToken {
-    pub id: String,
-    pub name: String,
-    #[schema(value_type = Vec<String>)]
-    pub scopes: Vec<Scope>,
-    #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Map<String, Value>>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub mode: Mode,
-}
-
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct VerifyResponse {
-    /// True exactly when `code` is `VALID`.
-    pub valid: bool,
-    pub code: VerifyCode,
-    /// Present whenever the token exists (in the caller's workspace and mode).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<VerifiedToken>,
 }
 
 /// The verdict on a presented token, for the caller's workspace and mode.
@@ -140,31 +106,6 @@ pub async fn verify_token(
     }))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct IntrospectRequest {
-    pub token: String,
-    /// Accepted and ignored, as RFC 7662 allows.
-    pub token_type_hint: Option<String>,
-}
-
-/// RFC 7662 introspection response. Inactive tokens get `{"active":false}` only.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct IntrospectResponse {
-    pub active: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<String>,
-}
-
 #[utoipa::path(post, path = "/v1/oauth/introspect", tag = "verification",
     request_body(content = IntrospectRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = IntrospectResponse), (status = 400, body = ErrorBody),
@@ -193,15 +134,7 @@ pub async fn introspect(
             client_id: Some(t.created_by),
             token_type: Some("bearer".into()),
         },
-        _ => IntrospectResponse {
-            active: false,
-            scope: None,
-            exp: None,
-            iat: None,
-            sub: None,
-            client_id: None,
-            token_type: None,
-        },
+        _ => IntrospectResponse::default(),
     };
     Ok(Json(response))
 }
