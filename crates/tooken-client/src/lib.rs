@@ -28,7 +28,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use tooken_core::api::*;
-pub use tooken_core::Settings;
+pub use tooken_core::token::{TokenStatus, VerifyCode};
+pub use tooken_core::{Mode, Scope, Settings};
 
 /// Where the API is when `TOOKEN_URL` is not set.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7878";
@@ -97,7 +98,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +124,9 @@ impl Client {
         let key = std::env::var("TOOKEN_API_KEY")
             .ok()
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| Error::Config("TOOKEN_API_KEY is not set: export your API key in it".into()))?;
+            .ok_or_else(|| {
+                Error::Config("TOOKEN_API_KEY is not set: export your API key in it".into())
+            })?;
         let url = std::env::var("TOOKEN_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
         Client::new(&url, &key)
     }
@@ -133,7 +138,10 @@ impl Client {
 
     /// The same client with another credential.
     pub fn with_credential(&self, credential: &str) -> Client {
-        Client { credential: SecretString::from(credential.to_owned()), ..self.clone() }
+        Client {
+            credential: SecretString::from(credential.to_owned()),
+            ..self.clone()
+        }
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -150,7 +158,10 @@ impl Client {
             return serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(Error::Api { status: status.as_u16(), body }),
+            Ok(body) => Err(Error::Api {
+                status: status.as_u16(),
+                body,
+            }),
             Err(_) => Err(Error::Api {
                 status: status.as_u16(),
                 body: ErrorBody {
@@ -165,12 +176,14 @@ impl Client {
 
     /// Issues a token. The secret is in the response, and only there.
     pub async fn create_token(&self, req: &CreateToken) -> Result<TokenWithSecret> {
-        self.send(self.request(Method::POST, "/v1/tokens").json(req)).await
+        self.send(self.request(Method::POST, "/v1/tokens").json(req))
+            .await
     }
 
     /// One page of tokens, newest first.
     pub async fn list_tokens(&self, q: &ListTokens) -> Result<Page<TokenObject>> {
-        self.send(self.request(Method::GET, "/v1/tokens").query(q)).await
+        self.send(self.request(Method::GET, "/v1/tokens").query(q))
+            .await
     }
 
     /// Every token matching `q`, following the cursor page by page.
@@ -188,36 +201,63 @@ impl Client {
     }
 
     pub async fn get_token(&self, id: &str) -> Result<TokenObject> {
-        self.send(self.request(Method::GET, &format!("/v1/tokens/{}", segment(id)))).await
+        self.send(self.request(Method::GET, &format!("/v1/tokens/{}", segment(id))))
+            .await
     }
 
     pub async fn update_token(&self, id: &str, req: &UpdateToken) -> Result<TokenObject> {
-        self.send(self.request(Method::PATCH, &format!("/v1/tokens/{}", segment(id))).json(req)).await
+        self.send(
+            self.request(Method::PATCH, &format!("/v1/tokens/{}", segment(id)))
+                .json(req),
+        )
+        .await
     }
 
     /// A new secret for the same token; the old one works for `grace_period_seconds`.
-    pub async fn rotate_token(&self, id: &str, grace_period_seconds: i64) -> Result<TokenWithSecret> {
-        let body = RotateToken { grace_period_seconds };
-        self.send(self.request(Method::POST, &format!("/v1/tokens/{}/rotate", segment(id))).json(&body))
-            .await
+    pub async fn rotate_token(
+        &self,
+        id: &str,
+        grace_period_seconds: i64,
+    ) -> Result<TokenWithSecret> {
+        let body = RotateToken {
+            grace_period_seconds,
+        };
+        self.send(
+            self.request(Method::POST, &format!("/v1/tokens/{}/rotate", segment(id)))
+                .json(&body),
+        )
+        .await
     }
 
     /// Revokes the token and every token created through it. Idempotent.
     pub async fn revoke_token(&self, id: &str, reason: Option<&str>) -> Result<TokenObject> {
-        let body = RevokeToken { reason: reason.map(str::to_owned) };
-        self.send(self.request(Method::POST, &format!("/v1/tokens/{}/revoke", segment(id))).json(&body))
-            .await
+        let body = RevokeToken {
+            reason: reason.map(str::to_owned),
+        };
+        self.send(
+            self.request(Method::POST, &format!("/v1/tokens/{}/revoke", segment(id)))
+                .json(&body),
+        )
+        .await
     }
 
     /// Verifies a token presented to your service.
     pub async fn verify(&self, req: &VerifyRequest) -> Result<VerifyResponse> {
-        self.send(self.request(Method::POST, "/v1/tokens/verify").json(req)).await
+        self.send(self.request(Method::POST, "/v1/tokens/verify").json(req))
+            .await
     }
 
     /// RFC 7662 introspection.
     pub async fn introspect(&self, token: &str) -> Result<IntrospectResponse> {
-        let form = IntrospectRequest { token: token.to_owned(), token_type_hint: None };
-        self.send(self.request(Method::POST, "/v1/oauth/introspect").form(&form)).await
+        let form = IntrospectRequest {
+            token: token.to_owned(),
+            token_type_hint: None,
+        };
+        self.send(
+            self.request(Method::POST, "/v1/oauth/introspect")
+                .form(&form),
+        )
+        .await
     }
 
     pub async fn settings(&self) -> Result<Settings> {
@@ -225,7 +265,8 @@ impl Client {
     }
 
     pub async fn update_settings(&self, req: &UpdateSettings) -> Result<Settings> {
-        self.send(self.request(Method::PATCH, "/v1/settings").json(req)).await
+        self.send(self.request(Method::PATCH, "/v1/settings").json(req))
+            .await
     }
 
     pub async fn whoami(&self) -> Result<Whoami> {
@@ -234,7 +275,8 @@ impl Client {
 
     /// The OpenAPI 3 document.
     pub async fn openapi(&self) -> Result<serde_json::Value> {
-        self.send(self.request(Method::GET, "/v1/openapi.json")).await
+        self.send(self.request(Method::GET, "/v1/openapi.json"))
+            .await
     }
 }
 
@@ -264,4 +306,3 @@ fn segment(id: &str) -> String {
     }
     out
 }
-

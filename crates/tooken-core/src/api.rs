@@ -86,17 +86,29 @@ pub struct UpdateToken {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     /// `null` clears it.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Option<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     /// `null` removes the expiry (if the workspace policy allows).
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub expires_at: Option<Option<DateTime<Utc>>>,
 }
@@ -196,17 +208,29 @@ pub struct UpdateSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_expiration: Option<bool>,
     /// `null` removes the limit.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<i64>)]
     pub max_token_ttl_seconds: Option<Option<i64>>,
     /// `null` removes the default.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<i64>)]
     pub default_token_ttl_seconds: Option<Option<i64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_prefix: Option<String>,
     /// `null` keeps events forever.
-    #[serde(default, deserialize_with = "double_option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<i64>)]
     pub audit_retention_days: Option<Option<i64>>,
 }
@@ -250,6 +274,9 @@ mod tests {
         let p: UpdateToken = serde_json::from_str(r#"{"description": null}"#).unwrap();
         assert_eq!(p.description, Some(None));
         assert_eq!(p.metadata, None);
-        assert_eq!(serde_json::to_string(&p).unwrap(), r#"{"description":null}"#);
+        assert_eq!(
+            serde_json::to_string(&p).unwrap(),
+            r#"{"description":null}"#
+        );
     }
 }

@@ -42,15 +42,16 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
             field: None,
         };
     }
-    let field = backticked_field(&message)
-        .map(|f| {
-            if path == "." {
-                f
-            } else {
-                format!("{path}.{f}")
-            }
-        })
-        .unwrap_or(path);
+    // The path already ends at an unknown field; a missing one is named
+    // only in the message, below the path of its parent.
+    let field = match message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        Some(f) if path == "." => f.to_owned(),
+        Some(f) => format!("{path}.{f}"),
+        None => path,
+    };
     let field = if field == "." { None } else { Some(field) };
     let message = match &field {
         Some(f) => format!("{f}: {message}"),
@@ -68,6 +69,26 @@ fn backticked_field(message: &str) -> Option<String> {
     rest.split('`').next().map(str::to_owned)
 }
 
+/// Parses a JSON object body. Serde would also accept an array for a
+/// struct; the API does not.
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        let valid_json = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        let message = if valid_json {
+            "request body must be a JSON object"
+        } else {
+            "request body is not valid JSON"
+        };
+        return Err(ApiError::InvalidRequest {
+            message: message.into(),
+            field: None,
+        });
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(json_error)
+}
+
 /// A JSON body, deserialized strictly.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
@@ -77,9 +98,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req).await?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(json_error)?;
-        Ok(ApiJson(value))
+        parse_object(&bytes).map(ApiJson)
     }
 }
 
@@ -95,9 +114,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(json_error)?;
-        Ok(OptionalJson(value))
+        parse_object(&bytes).map(OptionalJson)
     }
 }
 
@@ -140,4 +157,3 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             })
     }
 }
-

@@ -6,7 +6,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
-use tooken_core::api::{CreateToken, Page, RevokeToken, RotateToken, TokenObject, TokenWithSecret, UpdateToken};
+use tooken_core::api::{
+    CreateToken, Page, RevokeToken, RotateToken, TokenObject, TokenWithSecret, UpdateToken,
+};
 use tooken_core::id::{is_id, IdKind};
 use tooken_core::scope::{any_covers, parse_scopes, TOKENS_READ, TOKENS_WRITE};
 use tooken_core::token::{self, TokenStatus};
@@ -226,10 +228,7 @@ pub async fn list_tokens(
     } else {
         None
     };
-    let data = tokens
-        .into_iter()
-        .map(|t| token_object(t, now))
-        .collect();
+    let data = tokens.into_iter().map(|t| token_object(t, now)).collect();
     Ok(Json(Page {
         data,
         has_more,

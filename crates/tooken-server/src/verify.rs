@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use tooken_core::api::{IntrospectRequest, IntrospectResponse, VerifiedToken, VerifyRequest, VerifyResponse};
+use tooken_core::api::{
+    IntrospectRequest, IntrospectResponse, VerifiedToken, VerifyRequest, VerifyResponse,
+};
 use tooken_core::scope::{any_covers, parse_scopes, TOKENS_VERIFY};
 use tooken_core::token::{TokenStatus, VerifyCode};
 use tooken_core::{Credential, CredentialKind, Scope};

@@ -1,0 +1,1 @@
+//! Token semantics: built-in scopes, attenuation, cascades, modes, rotation, policy.
