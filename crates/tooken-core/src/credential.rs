@@ -235,7 +235,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 }
 
 /// SHA-256 of a secret. Comparing two hashes is constant-time.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct SecretHash(pub [u8; 32]);
 
 impl SecretHash {

@@ -1,0 +1,6 @@
+//! The `tooken` binary, run as a user would: `serve` as a child process,
+//! `admin` commands on the same store, HTTP between them.
+
+mod admin;
+mod helpers;
+mod serve;

@@ -1,0 +1,121 @@
+//! `tooken serve`: first start, configuration, shutdown, durability.
+
+use tooken_client::{Client, CreateToken};
+
+use crate::helpers::{db_path, first_key, start_server, status_with};
+
+#[tokio::test]
+async fn first_start_creates_the_store_and_prints_a_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), &[], &[]);
+    let out = server.wait_for_stdout("shown only this once");
+    assert!(
+        db_path(dir.path()).exists(),
+        "tooken.db is created in the current directory"
+    );
+    let key = first_key(&out);
+    assert!(tooken_core::credential::is_well_formed(&key));
+    assert_eq!(status_with(&server.url, &key).await, 200);
+    let (status, _) = server.stop_with("INT");
+    assert!(status.success(), "Ctrl-C is a clean exit: {status:?}");
+
+    let again = start_server(dir.path(), &[], &[]);
+    assert_eq!(
+        status_with(&again.url, &key).await,
+        200,
+        "the key survives restarts"
+    );
+    let (_, out) = again.stop_with("TERM");
+    assert!(!out.contains("tok_"), "later starts print no key: {out:?}");
+}
+
+#[tokio::test]
+async fn database_and_listen_come_from_flags_or_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag_db = dir.path().join("flag.db");
+    let server = start_server(
+        dir.path(),
+        &["--database", &format!("sqlite://{}", flag_db.display())],
+        &[],
+    );
+    server.wait_for_stdout("shown only this once");
+    assert!(flag_db.exists());
+    server.stop_with("TERM");
+
+    let env_db = dir.path().join("env.db");
+    let env_url = format!("sqlite://{}", env_db.display());
+    let server = start_server(
+        dir.path(),
+        &[],
+        &[
+            ("TOOKEN_DATABASE_URL", env_url.as_str()),
+            ("TOOKEN_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    server.wait_for_stdout("shown only this once");
+    assert!(env_db.exists());
+    assert!(
+        !db_path(dir.path()).exists(),
+        "the default file is not touched"
+    );
+    server.stop_with("TERM");
+}
+
+#[tokio::test]
+async fn a_bad_database_url_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::helpers::BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "mysql://nowhere/x",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unsupported database URL"), "{err}");
+}
+
+#[tokio::test]
+async fn an_acknowledged_create_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), &[], &[]);
+    let key = first_key(&server.wait_for_stdout("shown only this once"));
+    let client = Client::new(&server.url, &key).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let t = client
+            .create_token(&CreateToken {
+                name: format!("t{i}"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        ids.push(t.token.id);
+    }
+    // Killed right after the last 201: no shutdown, no flush.
+    server.kill();
+    let server = start_server(dir.path(), &[], &[]);
+    let client = Client::new(&server.url, &key).unwrap();
+    for id in &ids {
+        client.get_token(id).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn graceful_shutdown_writes_out_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path(), &[], &[]);
+    let key = first_key(&server.wait_for_stdout("shown only this once"));
+    assert_eq!(status_with(&server.url, &key).await, 200);
+    let (status, _) = server.stop_with("INT");
+    assert!(status.success());
+    let (ok, out, _) = crate::helpers::admin(dir.path(), &["api-keys", "list", "--json"]);
+    assert!(ok);
+    let keys: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(keys[0]["last_used_at"].is_string(), "{keys}");
+}
