@@ -6,6 +6,7 @@
 //! scopes). Every failure looks the same to the client.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
@@ -14,10 +15,12 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use tooken_core::audit::Actor;
 use tooken_core::scope::any_covers;
+use tooken_core::token::TokenStatus;
 use tooken_core::{Credential, CredentialKind, Mode, Scope};
 use tooken_store::{ApiKey, AuditContext, TokenRecord};
 
 use crate::error::{ApiError, ApiResult};
+use crate::failures::{Failure, FailureLog};
 use crate::AppState;
 
 /// Who is calling.
@@ -93,10 +96,51 @@ impl Principal {
 }
 
 /// An authenticated caller and the audit context of its request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Caller {
     pub principal: Principal,
     pub audit: AuditContext,
+    failures: Arc<FailureLog>,
+    now: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Caller {
+    /// Checks the caller holds `scope` (API keys hold every scope); a
+    /// refusal is recorded in the audit log.
+    pub fn require(&self, scope: &str) -> ApiResult<()> {
+        self.principal
+            .require(scope)
+            .inspect_err(|_| self.record_refusal("insufficient_scope"))
+    }
+
+    /// Checks the caller is an API key; a refusal is recorded.
+    pub fn require_api_key(&self) -> ApiResult<()> {
+        self.principal
+            .require_api_key()
+            .inspect_err(|_| self.record_refusal("api_key_required"))
+    }
+
+    fn record_refusal(&self, reason: &'static str) {
+        let hint = self.principal.actor().hint;
+        self.failures.record(
+            Failure {
+                workspace_id: Some(self.principal.workspace_id().to_owned()),
+                mode: Some(self.principal.mode()),
+                client_addr: self.audit.client_addr.clone(),
+                reason,
+                hint,
+            },
+            self.now,
+        );
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -107,13 +151,50 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let now = state.clock.now();
-        let principal = authenticate(&parts.headers, state, now).await?;
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip());
+        let client_addr = ip.map(|ip| ip.to_string());
+        if let Some(ip) = ip {
+            if let Err(retry_after_seconds) = state.throttle.check(ip, now) {
+                let failure = Failure {
+                    workspace_id: None,
+                    mode: None,
+                    client_addr,
+                    reason: "rate_limited",
+                    hint: None,
+                };
+                state.failures.record(failure, now);
+                return Err(ApiError::RateLimited {
+                    retry_after_seconds,
+                });
+            }
+        }
+        let principal = match authenticate(&parts.headers, state, now).await {
+            Ok(p) => p,
+            Err(Rejected::Store(e)) => return Err(e.into()),
+            Err(Rejected::Auth(mut failure)) => {
+                let presented = failure.reason != "missing";
+                failure.client_addr = client_addr;
+                state.failures.record(failure, now);
+                if let Some(ip) = ip {
+                    let delay = state.throttle.failure(ip, now);
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+                return Err(ApiError::Unauthorized {
+                    credential_presented: presented,
+                });
+            }
+        };
         match &principal {
             Principal::ApiKey(k) => state.usage.record_api_key(&k.id, now),
             Principal::Token(t) => state.usage.record_token(&t.id, now),
         }
         let mut audit = AuditContext::new(principal.actor());
-        audit.client_addr = client_addr(parts);
+        audit.client_addr = client_addr;
         audit.user_agent = parts
             .headers
             .get(USER_AGENT)
@@ -124,55 +205,74 @@ impl FromRequestParts<AppState> for Caller {
             .get(crate::REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Caller { principal, audit })
+        Ok(Caller {
+            principal,
+            audit,
+            failures: state.failures.clone(),
+            now,
+        })
     }
 }
 
-pub fn client_addr(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+enum Rejected {
+    Auth(Failure),
+    Store(tooken_store::StoreError),
 }
 
-/// The credential in an `Authorization` header. `Err(false)` when there is
-/// no header, `Err(true)` when one was presented but is not acceptable.
-fn bearer_credential(headers: &HeaderMap) -> Result<Credential, bool> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = values.next().ok_or(false)?;
-    if values.next().is_some() {
-        return Err(true);
+impl From<tooken_store::StoreError> for Rejected {
+    fn from(e: tooken_store::StoreError) -> Self {
+        Rejected::Store(e)
     }
-    let value = value.to_str().map_err(|_| true)?;
-    let candidate = value.strip_prefix("Bearer ").ok_or(true)?;
-    Credential::parse(candidate).map_err(|_| true)
+}
+
+fn failed(reason: &'static str, hint: Option<String>, owner: Option<(&str, Mode)>) -> Rejected {
+    Rejected::Auth(Failure {
+        workspace_id: owner.map(|(w, _)| w.to_owned()),
+        mode: owner.map(|(_, m)| m),
+        client_addr: None,
+        reason,
+        hint,
+    })
 }
 
 async fn authenticate(
     headers: &HeaderMap,
     state: &AppState,
     now: DateTime<Utc>,
-) -> ApiResult<Principal> {
-    let credential = bearer_credential(headers).map_err(|presented| ApiError::Unauthorized {
-        credential_presented: presented,
-    })?;
-    let unauthorized = ApiError::Unauthorized {
-        credential_presented: true,
+) -> Result<Principal, Rejected> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(failed("missing", None, None));
     };
+    if values.next().is_some() {
+        return Err(failed("malformed", None, None));
+    }
+    let credential = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|c| Credential::parse(c).ok())
+        .ok_or_else(|| failed("malformed", None, None))?;
+    let hint = Some(credential.hint());
     let hash = credential.hash();
     match credential.kind() {
         CredentialKind::ApiKey => match state.store.api_key_by_secret(&hash).await? {
             Some(key) => Ok(Principal::ApiKey(key)),
-            None => Err(unauthorized),
+            None => Err(failed("unknown", hint, None)),
         },
-        CredentialKind::Token => match state.store.token_by_secret(&hash).await? {
-            Some(m)
-                if m.previous_valid_until.is_none_or(|until| now < until)
-                    && m.token.status_at(now) == tooken_core::token::TokenStatus::Active =>
-            {
-                Ok(Principal::Token(m.token))
+        CredentialKind::Token => {
+            let Some(found) = state.store.token_by_secret(&hash).await? else {
+                return Err(failed("unknown", hint, None));
+            };
+            let owner = Some((found.token.workspace_id.as_str(), found.token.mode));
+            if found.previous_valid_until.is_some_and(|until| now >= until) {
+                return Err(failed("rotated", hint, owner));
             }
-            _ => Err(unauthorized),
-        },
+            match found.token.status_at(now) {
+                TokenStatus::Active => Ok(Principal::Token(found.token)),
+                TokenStatus::Revoked => Err(failed("revoked", hint, owner)),
+                TokenStatus::Expired => Err(failed("expired", hint, owner)),
+            }
+        }
     }
 }

@@ -4,12 +4,15 @@
 //! together with the layers every request passes through, and [`serve`] runs
 //! them until told to stop.
 
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod failures;
 pub mod openapi;
 pub mod settings;
 pub mod system;
+pub mod throttle;
 pub mod tokens;
 pub mod usage;
 pub mod verify;
@@ -30,6 +33,8 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiError, ApiResult};
+use crate::failures::FailureLog;
+use crate::throttle::{AuthLimits, Throttle};
 use crate::usage::Usage;
 
 /// Header carrying each request's id, echoed in the response and logs.
@@ -41,6 +46,8 @@ pub struct AppState {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub usage: Arc<Usage>,
+    pub throttle: Arc<Throttle>,
+    pub failures: Arc<FailureLog>,
 }
 
 impl AppState {
@@ -49,7 +56,15 @@ impl AppState {
             store,
             clock,
             usage: Arc::default(),
+            throttle: Arc::default(),
+            failures: Arc::default(),
         }
+    }
+
+    /// The same state with other brute-force limits.
+    pub fn with_auth_limits(mut self, limits: AuthLimits) -> AppState {
+        self.throttle = Arc::new(Throttle::new(limits));
+        self
     }
 
     /// The caller's workspace. It exists: credentials belong to one.
@@ -64,6 +79,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(tokens::router())
+        .merge(audit::router())
         .merge(verify::router())
         .merge(settings::router())
         .merge(system::router())
@@ -133,6 +149,10 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 state.usage.flush(&state.store).await;
+                state
+                    .failures
+                    .flush(&state.store, state.clock.now(), false)
+                    .await;
             }
         })
     };
@@ -144,5 +164,9 @@ pub async fn serve(
     .await;
     flusher.abort();
     state.usage.flush(&state.store).await;
+    state
+        .failures
+        .flush(&state.store, state.clock.now(), true)
+        .await;
     result
 }

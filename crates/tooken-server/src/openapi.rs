@@ -20,6 +20,8 @@ use crate::AppState;
         crate::tokens::revoke_token,
         crate::verify::verify_token,
         crate::verify::introspect,
+        crate::audit::list_events,
+        crate::audit::export_events,
         crate::settings::get_settings,
         crate::settings::update_settings,
         crate::system::whoami,
@@ -32,6 +34,7 @@ use crate::AppState;
     tags(
         (name = "tokens", description = "Tokens Tooken issues for your systems"),
         (name = "verification", description = "For services that accept Tooken tokens"),
+        (name = "audit", description = "The tamper-evident audit log"),
         (name = "settings", description = "Workspace policy (API keys only)"),
         (name = "system", description = "Identity, health and this document"),
     )

@@ -21,7 +21,7 @@ pub async fn get_settings(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Settings>> {
-    caller.principal.require_api_key()?;
+    caller.require_api_key()?;
     Ok(Json(
         state
             .workspace(caller.principal.workspace_id())
@@ -38,7 +38,7 @@ pub async fn update_settings(
     caller: Caller,
     ApiJson(req): ApiJson<UpdateSettings>,
 ) -> ApiResult<Json<Settings>> {
-    caller.principal.require_api_key()?;
+    caller.require_api_key()?;
     let workspace = state.workspace(caller.principal.workspace_id()).await?;
     let mut s = workspace.settings;
     if let Some(v) = req.require_expiration {

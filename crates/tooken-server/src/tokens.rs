@@ -90,7 +90,7 @@ pub async fn create_token(
     caller: Caller,
     ApiJson(req): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<TokenWithSecret>)> {
-    caller.principal.require(TOKENS_WRITE)?;
+    caller.require(TOKENS_WRITE)?;
     let now = state.clock.now();
     let workspace = state.workspace(caller.principal.workspace_id()).await?;
     let name = token::parse_name("name", &req.name)?;
@@ -179,7 +179,7 @@ pub async fn list_tokens(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListTokensQuery>,
 ) -> ApiResult<Json<Page<TokenObject>>> {
-    caller.principal.require(TOKENS_READ)?;
+    caller.require(TOKENS_READ)?;
     let now = state.clock.now();
     let limit = parse_limit(q.limit.as_deref())?;
     let status = match q.status.as_deref() {
@@ -278,7 +278,7 @@ pub async fn get_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TokenObject>> {
-    caller.principal.require(TOKENS_READ)?;
+    caller.require(TOKENS_READ)?;
     let token = find(&state, &caller.principal, &id).await?;
     Ok(Json(token_object(token, state.clock.now())))
 }
@@ -293,7 +293,7 @@ pub async fn update_token(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateToken>,
 ) -> ApiResult<Json<TokenObject>> {
-    caller.principal.require(TOKENS_WRITE)?;
+    caller.require(TOKENS_WRITE)?;
     let now = state.clock.now();
     let current = find(&state, &caller.principal, &id).await?;
     require_manages(&state, &caller.principal, &current).await?;
@@ -363,7 +363,7 @@ pub async fn rotate_token(
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<RotateToken>,
 ) -> ApiResult<Json<TokenWithSecret>> {
-    caller.principal.require(TOKENS_WRITE)?;
+    caller.require(TOKENS_WRITE)?;
     if !(0..=MAX_GRACE_SECONDS).contains(&req.grace_period_seconds) {
         return Err(ApiError::invalid(
             "grace_period_seconds",
@@ -421,7 +421,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     OptionalJson(req): OptionalJson<RevokeToken>,
 ) -> ApiResult<Json<TokenObject>> {
-    caller.principal.require(TOKENS_WRITE)?;
+    caller.require(TOKENS_WRITE)?;
     if req.reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
         return Err(ApiError::invalid(
             "reason",

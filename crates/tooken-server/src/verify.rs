@@ -90,7 +90,7 @@ pub async fn verify_token(
     caller: Caller,
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
-    caller.principal.require(TOKENS_VERIFY)?;
+    caller.require(TOKENS_VERIFY)?;
     let required = parse_scopes("scopes", &req.scopes)?;
     let now = state.clock.now();
     let verdict = judge(&state, &caller.principal, &req.token, &required, now).await?;
@@ -117,7 +117,7 @@ pub async fn introspect(
     caller: Caller,
     ApiForm(req): ApiForm<IntrospectRequest>,
 ) -> ApiResult<Json<IntrospectResponse>> {
-    caller.principal.require(TOKENS_VERIFY)?;
+    caller.require(TOKENS_VERIFY)?;
     let now = state.clock.now();
     let verdict = judge(&state, &caller.principal, &req.token, &[], now).await?;
     let response = match verdict.token {

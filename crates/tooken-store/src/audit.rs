@@ -42,6 +42,8 @@ pub struct NewEvent {
 /// Which events to list.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
+    /// Only events of this mode, plus workspace-wide ones (no mode).
+    pub mode: Option<Mode>,
     pub action: Option<String>,
     pub actor: Option<String>,
     pub target: Option<String>,
@@ -159,24 +161,7 @@ impl Store {
         workspace_id: &str,
         f: &EventFilter,
     ) -> Result<(Vec<Event>, bool)> {
-        let mut q =
-            sqlx::QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE workspace_id = ");
-        q.push_bind(workspace_id);
-        if let Some(a) = &f.action {
-            q.push(" AND action = ").push_bind(a);
-        }
-        if let Some(a) = &f.actor {
-            q.push(" AND actor_id = ").push_bind(a);
-        }
-        if let Some(t) = &f.target {
-            q.push(" AND target_id = ").push_bind(t);
-        }
-        if let Some(s) = f.since {
-            q.push(" AND occurred_at >= ").push_bind(to_ms(s));
-        }
-        if let Some(u) = f.until {
-            q.push(" AND occurred_at < ").push_bind(to_ms(u));
-        }
+        let mut q = filtered_events(workspace_id, f);
         if let Some(after) = &f.starting_after {
             q.push(" AND id < ").push_bind(after);
         }
@@ -192,6 +177,21 @@ impl Store {
         Ok((events, has_more))
     }
 
+    /// Up to `f.limit` events after chain position `after_seq`, oldest
+    /// first: for exporting a log of any size one batch at a time.
+    pub async fn events_after(
+        &self,
+        workspace_id: &str,
+        f: &EventFilter,
+        after_seq: i64,
+    ) -> Result<Vec<Event>> {
+        let mut q = filtered_events(workspace_id, f);
+        q.push(" AND seq > ").push_bind(after_seq);
+        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(f.limit));
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     /// All events of a workspace in chain order.
     pub async fn chain(&self, workspace_id: &str) -> Result<Vec<Event>> {
         let rows = sqlx::query("SELECT * FROM audit_events WHERE workspace_id = ? ORDER BY seq")
@@ -199,5 +199,82 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(event_from_row).collect()
+    }
+}
+
+fn filtered_events<'a>(
+    workspace_id: &'a str,
+    f: &'a EventFilter,
+) -> sqlx::QueryBuilder<'a, Sqlite> {
+    let mut q =
+        sqlx::QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE workspace_id = ");
+    q.push_bind(workspace_id);
+    if let Some(mode) = f.mode {
+        q.push(" AND (mode IS NULL OR mode = ")
+            .push_bind(mode.as_str())
+            .push(")");
+    }
+    if let Some(a) = &f.action {
+        q.push(" AND action = ").push_bind(a);
+    }
+    if let Some(a) = &f.actor {
+        q.push(" AND actor_id = ").push_bind(a);
+    }
+    if let Some(t) = &f.target {
+        q.push(" AND target_id = ").push_bind(t);
+    }
+    if let Some(s) = f.since {
+        q.push(" AND occurred_at >= ").push_bind(to_ms(s));
+    }
+    if let Some(u) = f.until {
+        q.push(" AND occurred_at < ").push_bind(to_ms(u));
+    }
+    q
+}
+
+/// The chain holding events that belong to no workspace, such as
+/// authentication failures with an unknown credential.
+pub const SERVER_CHAIN: &str = "server";
+
+/// An aggregated authentication failure, about to be recorded.
+#[derive(Debug, Clone)]
+pub struct AuthFailureEvent {
+    /// `None`: the server chain.
+    pub workspace_id: Option<String>,
+    pub mode: Option<Mode>,
+    pub client_addr: Option<String>,
+    pub details: Value,
+}
+
+impl Store {
+    /// Records aggregated authentication failures, each in its chain, in
+    /// one transaction.
+    pub async fn record_auth_failures(
+        &self,
+        events: &[AuthFailureEvent],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for e in events {
+            let mut ctx = AuditContext::new(Actor {
+                kind: "anonymous".into(),
+                id: None,
+                hint: None,
+            });
+            ctx.client_addr = e.client_addr.clone();
+            let event = NewEvent {
+                workspace_id: e
+                    .workspace_id
+                    .clone()
+                    .unwrap_or_else(|| SERVER_CHAIN.to_owned()),
+                mode: e.mode,
+                action: "auth.failed",
+                target: None,
+                details: e.details.clone(),
+            };
+            append(&mut tx, &ctx, event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 pub use api_keys::{ApiKey, NewApiKey};
-pub use audit::{AuditContext, EventFilter, NewEvent};
+pub use audit::{AuditContext, AuthFailureEvent, EventFilter, NewEvent, SERVER_CHAIN};
 pub use tokens::{NewToken, TokenFilter, TokenMatch, TokenPatch, TokenRecord};
 pub use workspaces::Workspace;
 

@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tooken_core::audit::Actor;
 use tooken_core::{Clock, Credential, Mode, SystemClock};
+use tooken_server::throttle::AuthLimits;
 use tooken_server::AppState;
 use tooken_store::{AuditContext, NewApiKey, Store, DEFAULT_WORKSPACE};
 use tracing_subscriber::EnvFilter;
@@ -19,6 +21,17 @@ pub struct ServeArgs {
     /// Store: sqlite://PATH (created if missing).
     #[arg(long, env = "TOOKEN_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
     database: String,
+    /// Authentication failures per client address, per window, before its
+    /// answers are slowed down.
+    #[arg(long, env = "TOOKEN_AUTH_SLOW_AFTER", default_value_t = 10)]
+    auth_slow_after: u32,
+    /// Authentication failures per client address, per window, before it is
+    /// answered 429 until the window ends.
+    #[arg(long, env = "TOOKEN_AUTH_BLOCK_AFTER", default_value_t = 30)]
+    auth_block_after: u32,
+    /// Length of the brute-force window, in seconds.
+    #[arg(long, env = "TOOKEN_AUTH_WINDOW_SECONDS", default_value_t = 60)]
+    auth_window_seconds: u64,
     /// Log format.
     #[arg(long, env = "TOOKEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
