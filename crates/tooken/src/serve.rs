@@ -64,12 +64,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, "tooken is listening");
-    tooken_server::serve(
-        listener,
-        AppState::new(store.clone(), clock),
-        shutdown_signal(),
-    )
-    .await?;
+    let limits = AuthLimits {
+        window: Duration::from_secs(args.auth_window_seconds.max(1)),
+        slow_after: args.auth_slow_after,
+        block_after: args.auth_block_after.max(1),
+        ..AuthLimits::default()
+    };
+    let state = AppState::new(store.clone(), clock).with_auth_limits(limits);
+    tooken_server::serve(listener, state, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
