@@ -36,6 +36,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|state| state).await
+}
+
+/// Like [`spawn_app`], with the server state adjusted first.
+pub async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("tooken.db").display());
     let store = Store::open(&db).await.unwrap();
@@ -48,7 +53,7 @@ pub async fn spawn_app() -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let state = AppState::new(store.clone(), clock.clone());
+    let state = adjust(AppState::new(store.clone(), clock.clone()));
     let server = tokio::spawn(tooken_server::serve(listener, state, async {
         let _ = rx.await;
     }));
