@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
@@ -33,7 +34,7 @@ pub struct NewApiKey<'a> {
     pub hint: String,
 }
 
-fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKey> {
+fn api_key_from_row(row: &AnyRow) -> Result<ApiKey> {
     let mode: String = row.try_get("mode")?;
     Ok(ApiKey {
         id: row.try_get("id")?,
@@ -73,7 +74,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, workspace_id, mode, name, secret_hash, hint, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&created.id)
         .bind(&created.workspace_id)
@@ -86,6 +87,7 @@ impl Store {
         .await
         .map_err(StoreError::from_sqlx)?;
         append(
+            self.backend,
             &mut tx,
             ctx,
             key_event(
@@ -102,7 +104,7 @@ impl Store {
 
     pub async fn list_api_keys(&self, workspace_id: &str) -> Result<Vec<ApiKey>> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE workspace_id = ? ORDER BY id DESC"
+            "SELECT {COLUMNS} FROM api_keys WHERE workspace_id = $1 ORDER BY id DESC"
         ))
         .bind(workspace_id)
         .fetch_all(&self.pool)
@@ -111,7 +113,7 @@ impl Store {
     }
 
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?"))
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -121,7 +123,7 @@ impl Store {
     /// The key whose secret hashes to `hash`, if any.
     pub async fn api_key_by_secret(&self, hash: &SecretHash) -> Result<Option<ApiKey>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE secret_hash = ?"
+            "SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1"
         ))
         .bind(&hash.as_bytes()[..])
         .fetch_optional(&self.pool)
@@ -141,7 +143,7 @@ impl Store {
     ) -> Result<Option<ApiKey>> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
-            "UPDATE api_keys SET secret_hash = ?, hint = ?, regenerated_at = ? WHERE id = ? \
+            "UPDATE api_keys SET secret_hash = $1, hint = $2, regenerated_at = $3 WHERE id = $4 \
              RETURNING {COLUMNS}"
         ))
         .bind(&secret_hash.as_bytes()[..])
@@ -154,6 +156,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let key = api_key_from_row(&row)?;
         append(
+            self.backend,
             &mut tx,
             ctx,
             key_event(&key, "api_key.regenerated", json!({ "hint": key.hint })),
@@ -174,7 +177,7 @@ impl Store {
     ) -> Result<Option<ApiKey>> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
-            "DELETE FROM api_keys WHERE id = ? RETURNING {COLUMNS}"
+            "DELETE FROM api_keys WHERE id = $1 RETURNING {COLUMNS}"
         ))
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -182,6 +185,7 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let key = api_key_from_row(&row)?;
         append(
+            self.backend,
             &mut tx,
             ctx,
             key_event(
@@ -204,9 +208,10 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         for (id, at) in uses {
-            sqlx::query(
-                "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
-            )
+            sqlx::query(&format!(
+                "UPDATE api_keys SET last_used_at = {} WHERE id = $2",
+                self.backend.greatest("coalesce(last_used_at, 0)", "$1")
+            ))
             .bind(to_ms(*at))
             .bind(id)
             .execute(&mut *tx)

@@ -2,11 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 use tooken_core::audit::{Actor, Event, Target, GENESIS};
 use tooken_core::id::{new_id, IdKind};
 use tooken_core::Mode;
 
+use crate::sql::{Arg, Backend, SqlBuilder};
 use crate::{from_ms, to_ms, Result, Store, StoreError};
 
 /// Who is acting, and from where: recorded with every event.
@@ -57,13 +59,20 @@ pub struct EventFilter {
 /// transaction holds the write lock, so no other event can slip in between
 /// reading the chain's head and writing the new one.
 pub(crate) async fn append(
-    tx: &mut Transaction<'static, Sqlite>,
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
     ctx: &AuditContext,
     event: NewEvent,
     now: DateTime<Utc>,
 ) -> Result<Event> {
+    if let Some(lock) = backend.chain_lock() {
+        sqlx::query(lock)
+            .bind(&event.workspace_id)
+            .execute(&mut **tx)
+            .await?;
+    }
     let head = sqlx::query(
-        "SELECT seq, hash FROM audit_events WHERE workspace_id = ? ORDER BY seq DESC LIMIT 1",
+        "SELECT seq, hash FROM audit_events WHERE workspace_id = $1 ORDER BY seq DESC LIMIT 1",
     )
     .bind(&event.workspace_id)
     .fetch_optional(&mut **tx)
@@ -95,7 +104,7 @@ pub(crate) async fn append(
     sqlx::query(
         "INSERT INTO audit_events (id, workspace_id, seq, occurred_at, mode, actor_kind, actor_id, \
          actor_hint, action, target_kind, target_id, client_addr, user_agent, request_id, details, \
-         prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&e.id)
     .bind(&e.workspace_id)
@@ -120,7 +129,7 @@ pub(crate) async fn append(
     Ok(e)
 }
 
-fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Event> {
+fn event_from_row(row: &AnyRow) -> Result<Event> {
     let target = match (
         row.try_get::<Option<String>, _>("target_kind")?,
         row.try_get::<Option<String>, _>("target_id")?,
@@ -163,11 +172,11 @@ impl Store {
     ) -> Result<(Vec<Event>, bool)> {
         let mut q = filtered_events(workspace_id, f);
         if let Some(after) = &f.starting_after {
-            q.push(" AND id < ").push_bind(after);
+            q.push(" AND id < ").bind(Arg::Text(after.clone()));
         }
         q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(f.limit) + 1);
-        let rows = q.build().fetch_all(&self.pool).await?;
+            .bind(Arg::Int(i64::from(f.limit) + 1));
+        let rows = q.query().fetch_all(&self.pool).await?;
         let mut events = rows
             .iter()
             .map(event_from_row)
@@ -186,15 +195,16 @@ impl Store {
         after_seq: i64,
     ) -> Result<Vec<Event>> {
         let mut q = filtered_events(workspace_id, f);
-        q.push(" AND seq > ").push_bind(after_seq);
-        q.push(" ORDER BY seq LIMIT ").push_bind(i64::from(f.limit));
-        let rows = q.build().fetch_all(&self.pool).await?;
+        q.push(" AND seq > ").bind(Arg::Int(after_seq));
+        q.push(" ORDER BY seq LIMIT ")
+            .bind(Arg::Int(i64::from(f.limit)));
+        let rows = q.query().fetch_all(&self.pool).await?;
         rows.iter().map(event_from_row).collect()
     }
 
     /// All events of a workspace in chain order.
     pub async fn chain(&self, workspace_id: &str) -> Result<Vec<Event>> {
-        let rows = sqlx::query("SELECT * FROM audit_events WHERE workspace_id = ? ORDER BY seq")
+        let rows = sqlx::query("SELECT * FROM audit_events WHERE workspace_id = $1 ORDER BY seq")
             .bind(workspace_id)
             .fetch_all(&self.pool)
             .await?;
@@ -202,32 +212,28 @@ impl Store {
     }
 }
 
-fn filtered_events<'a>(
-    workspace_id: &'a str,
-    f: &'a EventFilter,
-) -> sqlx::QueryBuilder<'a, Sqlite> {
-    let mut q =
-        sqlx::QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE workspace_id = ");
-    q.push_bind(workspace_id);
+fn filtered_events(workspace_id: &str, f: &EventFilter) -> SqlBuilder {
+    let mut q = SqlBuilder::new("SELECT * FROM audit_events WHERE workspace_id = ");
+    q.bind(Arg::Text(workspace_id.to_owned()));
     if let Some(mode) = f.mode {
         q.push(" AND (mode IS NULL OR mode = ")
-            .push_bind(mode.as_str())
+            .bind(Arg::Text(mode.as_str().to_owned()))
             .push(")");
     }
     if let Some(a) = &f.action {
-        q.push(" AND action = ").push_bind(a);
+        q.push(" AND action = ").bind(Arg::Text(a.clone()));
     }
     if let Some(a) = &f.actor {
-        q.push(" AND actor_id = ").push_bind(a);
+        q.push(" AND actor_id = ").bind(Arg::Text(a.clone()));
     }
     if let Some(t) = &f.target {
-        q.push(" AND target_id = ").push_bind(t);
+        q.push(" AND target_id = ").bind(Arg::Text(t.clone()));
     }
     if let Some(s) = f.since {
-        q.push(" AND occurred_at >= ").push_bind(to_ms(s));
+        q.push(" AND occurred_at >= ").bind(Arg::Int(to_ms(s)));
     }
     if let Some(u) = f.until {
-        q.push(" AND occurred_at < ").push_bind(to_ms(u));
+        q.push(" AND occurred_at < ").bind(Arg::Int(to_ms(u)));
     }
     q
 }
@@ -272,7 +278,7 @@ impl Store {
                 target: None,
                 details: e.details.clone(),
             };
-            append(&mut tx, &ctx, event, now).await?;
+            append(self.backend, &mut tx, &ctx, event, now).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -8,18 +8,19 @@
 
 mod api_keys;
 mod audit;
+mod sql;
 mod tokens;
 mod workspaces;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audit::{AuditContext, AuthFailureEvent, EventFilter, NewEvent, SERVER_CHAIN};
+pub use sql::Backend;
 pub use tokens::{NewToken, TokenFilter, TokenMatch, TokenPatch, TokenRecord};
 pub use workspaces::Workspace;
 
@@ -35,6 +36,11 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database URL: {0}")]
     Url(String),
+    #[error(
+        "the database schema is at version {0}, newer than this tooken understands: upgrade tooken \
+         (never run an older binary on a newer database)"
+    )]
+    SchemaTooNew(i64),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -55,43 +61,117 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL only: statements running longer are cancelled.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
 /// A handle on the store. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `url` (`sqlite://PATH`, or a
-    /// bare path) and brings its schema up to date.
+    /// Opens (creating if needed) the store at `url` and brings its schema
+    /// up to date. `sqlite://PATH` (or a bare path) is the embedded store;
+    /// `postgres://…` is PostgreSQL.
     // The URL is not recorded: it may carry a password.
     #[tracing::instrument(skip_all)]
     pub async fn open(url: &str) -> Result<Store> {
-        let url = if url.starts_with("sqlite:") {
-            url.to_owned()
+        Store::open_with(url, &StoreOptions::default()).await
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_owned())
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            (Backend::Sqlite, sqlite_url(path))
         } else if url.contains("://") {
             return Err(StoreError::Url(format!(
-                "unsupported database URL scheme in {url:?}: use sqlite://PATH"
+                "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://…",
+                url.split("://").next().unwrap_or_default()
             )));
         } else {
-            format!("sqlite://{url}")
+            (Backend::Sqlite, sqlite_url(url))
         };
-        let options = SqliteConnectOptions::from_str(&url)
-            .map_err(|e| StoreError::Url(e.to_string()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk before it returns, so nothing that
-            // was acknowledged is lost when the process or machine dies.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        let connect: AnyConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::Url(e.to_string()))?;
+        let statement_timeout = options.statement_timeout;
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                // One file, one writer at a time: a few readers suffice.
+                Backend::Sqlite => options.max_connections.min(8),
+                Backend::Postgres => options.max_connections,
+            })
             .min_connections(1)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    match backend {
+                        Backend::Sqlite => {
+                            // WAL lets readers go on while one writes; FULL
+                            // puts every commit on disk before it returns.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                        }
+                        Backend::Postgres => {
+                            if let Some(t) = statement_timeout {
+                                conn.execute(
+                                    format!("SET statement_timeout = {}", t.as_millis()).as_str(),
+                                )
+                                .await?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            });
+        let pool = pool_options.connect_with(connect).await?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        // Several nodes starting at once on an empty PostgreSQL database do
+        // not race: the migrator holds an advisory lock while it works.
+        match migrator.run(&pool).await {
+            Ok(()) => {}
+            Err(sqlx::migrate::MigrateError::VersionMissing(v)) => {
+                return Err(StoreError::SchemaTooNew(v))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Is the store reachable and answering?
@@ -104,15 +184,26 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Starts a write transaction holding the write lock from the start.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// Starts a write transaction.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
+        Ok(self.pool.begin_with(self.backend.begin_write()).await?)
     }
 
     /// Direct access to the pool, for tests that tamper with rows.
     #[doc(hidden)]
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+/// A SQLite URL that creates the file when missing.
+fn sqlite_url(path: &str) -> String {
+    if path.contains("mode=") {
+        format!("sqlite://{path}")
+    } else if path.contains('?') {
+        format!("sqlite://{path}&mode=rwc")
+    } else {
+        format!("sqlite://{path}?mode=rwc")
     }
 }
 
@@ -127,4 +218,5 @@ pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
 pub(crate) fn opt_from_ms(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.map(from_ms)
 }
+
 pub use sqlx::Error as SqlxError;

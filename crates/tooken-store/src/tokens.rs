@@ -2,13 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use sqlx::{Row, Sqlite};
+use sqlx::any::AnyRow;
+use sqlx::Row;
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
 use tooken_core::token::TokenStatus;
 use tooken_core::{Mode, Scope, SecretHash};
 
 use crate::audit::{append, AuditContext, NewEvent};
+use crate::sql::{Arg, SqlBuilder};
 use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
 
 /// A token as stored, without any secret material.
@@ -88,7 +90,7 @@ const COLUMNS: &str =
     "id, workspace_id, mode, name, description, scopes, metadata, hint, created_at, \
      created_by, parent_id, expires_at, last_used_at, revoked_at, revoked_reason";
 
-fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
+fn token_from_row(row: &AnyRow) -> Result<TokenRecord> {
     let mode: String = row.try_get("mode")?;
     let scopes: String = row.try_get("scopes")?;
     let scopes: Vec<String> = serde_json::from_str(&scopes)
@@ -171,7 +173,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO tokens (id, workspace_id, mode, name, description, scopes, metadata, \
              secret_hash, hint, created_at, created_by, parent_id, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&token.id)
         .bind(&token.workspace_id)
@@ -201,6 +203,7 @@ impl Store {
             "parent_id": token.parent_id,
         });
         append(
+            self.backend,
             &mut tx,
             ctx,
             token_event(&token, "token.created", details),
@@ -220,7 +223,7 @@ impl Store {
         id: &str,
     ) -> Result<Option<TokenRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM tokens WHERE id = ? AND workspace_id = ? AND mode = ?"
+            "SELECT {COLUMNS} FROM tokens WHERE id = $1 AND workspace_id = $2 AND mode = $3"
         ))
         .bind(id)
         .bind(workspace_id)
@@ -233,14 +236,14 @@ impl Store {
     /// The token one of whose secrets hashes to `hash`.
     pub async fn token_by_secret(&self, hash: &SecretHash) -> Result<Option<TokenMatch>> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS}, secret_hash = ?1 AS current, previous_valid_until FROM tokens \
-             WHERE secret_hash = ?1 OR previous_secret_hash = ?1"
+            "SELECT {COLUMNS}, CASE WHEN secret_hash = $1 THEN 1 ELSE 0 END AS current, previous_valid_until FROM tokens \
+             WHERE secret_hash = $1 OR previous_secret_hash = $1"
         ))
         .bind(&hash.as_bytes()[..])
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let current: bool = row.try_get("current")?;
+        let current = row.try_get::<i64, _>("current")? == 1;
         let previous_valid_until = if current {
             None
         } else {
@@ -263,44 +266,42 @@ impl Store {
         f: &TokenFilter,
         now: DateTime<Utc>,
     ) -> Result<(Vec<TokenRecord>, bool)> {
-        let mut q = sqlx::QueryBuilder::<Sqlite>::new(format!(
+        let mut q = SqlBuilder::new(format!(
             "SELECT {COLUMNS} FROM tokens WHERE workspace_id = "
         ));
-        q.push_bind(workspace_id)
+        q.bind(Arg::Text(workspace_id.to_owned()))
             .push(" AND mode = ")
-            .push_bind(mode.as_str());
+            .bind(Arg::Text(mode.as_str().to_owned()));
         match f.status {
             Some(TokenStatus::Revoked) => {
                 q.push(" AND revoked_at IS NOT NULL");
             }
             Some(TokenStatus::Expired) => {
                 q.push(" AND revoked_at IS NULL AND expires_at <= ")
-                    .push_bind(to_ms(now));
+                    .bind(Arg::Int(to_ms(now)));
             }
             Some(TokenStatus::Active) => {
                 q.push(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ")
-                    .push_bind(to_ms(now))
+                    .bind(Arg::Int(to_ms(now)))
                     .push(")");
             }
             None => {}
         }
         if let Some(scope) = &f.scope {
-            q.push(" AND EXISTS (SELECT 1 FROM json_each(tokens.scopes) WHERE json_each.value = ")
-                .push_bind(scope)
-                .push(")");
+            let p = q.arg(Arg::Text(scope.clone()));
+            let cond = self.backend.json_array_contains("tokens.scopes", &p);
+            q.push(" AND ").push(&cond);
         }
         if let Some(prefix) = &f.name_prefix {
-            q.push(" AND substr(name, 1, length(")
-                .push_bind(prefix)
-                .push(")) = ")
-                .push_bind(prefix);
+            let p = q.arg(Arg::Text(prefix.clone()));
+            q.push(&format!(" AND substr(name, 1, length({p})) = {p}"));
         }
         if let Some(after) = &f.starting_after {
-            q.push(" AND id < ").push_bind(after);
+            q.push(" AND id < ").bind(Arg::Text(after.clone()));
         }
         q.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(f.limit) + 1);
-        let rows = q.build().fetch_all(&self.pool).await?;
+            .bind(Arg::Int(i64::from(f.limit) + 1));
+        let rows = q.query().fetch_all(&self.pool).await?;
         let mut tokens = rows
             .iter()
             .map(token_from_row)
@@ -323,7 +324,8 @@ impl Store {
     ) -> Result<Option<TokenRecord>> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM tokens WHERE id = ? AND workspace_id = ? AND mode = ?"
+            "SELECT {COLUMNS} FROM tokens WHERE id = $1 AND workspace_id = $2 AND mode = $3{}",
+            self.backend.for_update()
         ))
         .bind(id)
         .bind(workspace_id)
@@ -367,8 +369,8 @@ impl Store {
             );
         }
         sqlx::query(
-            "UPDATE tokens SET name = ?, description = ?, metadata = ?, scopes = ?, expires_at = ? \
-             WHERE id = ?",
+            "UPDATE tokens SET name = $1, description = $2, metadata = $3, scopes = $4, expires_at = $5 \
+             WHERE id = $6",
         )
         .bind(&new.name)
         .bind(&new.description)
@@ -379,6 +381,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         append(
+            self.backend,
             &mut tx,
             ctx,
             token_event(&new, "token.updated", Value::Object(changes)),
@@ -404,7 +407,7 @@ impl Store {
     ) -> Result<Option<(TokenRecord, Vec<String>)>> {
         let mut tx = self.begin_write().await?;
         let exists =
-            sqlx::query("SELECT 1 FROM tokens WHERE id = ? AND workspace_id = ? AND mode = ?")
+            sqlx::query("SELECT 1 FROM tokens WHERE id = $1 AND workspace_id = $2 AND mode = $3")
                 .bind(id)
                 .bind(workspace_id)
                 .bind(mode.as_str())
@@ -415,9 +418,9 @@ impl Store {
         }
         let revoked: Vec<String> = sqlx::query_scalar(
             "WITH RECURSIVE tree(id) AS ( \
-                 SELECT id FROM tokens WHERE id = ?1 \
+                 SELECT id FROM tokens WHERE id = $1 \
                  UNION ALL SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id) \
-             UPDATE tokens SET revoked_at = ?2, revoked_reason = ?3 \
+             UPDATE tokens SET revoked_at = $2, revoked_reason = $3 \
              WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL RETURNING id",
         )
         .bind(id)
@@ -425,7 +428,7 @@ impl Store {
         .bind(reason)
         .fetch_all(&mut *tx)
         .await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tokens WHERE id = ?"))
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tokens WHERE id = $1"))
             .bind(id)
             .fetch_one(&mut *tx)
             .await?;
@@ -435,6 +438,7 @@ impl Store {
             descendants.sort();
             let details = json!({ "reason": reason, "descendants_revoked": descendants });
             append(
+                self.backend,
                 &mut tx,
                 ctx,
                 token_event(&token, "token.revoked", details),
@@ -465,9 +469,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
             "UPDATE tokens SET \
-               previous_secret_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE secret_hash END, \
-               previous_valid_until = ?1, secret_hash = ?2, hint = ?3 \
-             WHERE id = ?4 AND workspace_id = ?5 AND mode = ?6 RETURNING {COLUMNS}"
+               previous_secret_hash = CASE WHEN $1 IS NULL THEN NULL ELSE secret_hash END, \
+               previous_valid_until = $1, secret_hash = $2, hint = $3 \
+             WHERE id = $4 AND workspace_id = $5 AND mode = $6 RETURNING {COLUMNS}"
         ))
         .bind(previous_valid_until.map(to_ms))
         .bind(&secret_hash.as_bytes()[..])
@@ -482,6 +486,7 @@ impl Store {
         let token = token_from_row(&row)?;
         let details = json!({ "hint": token.hint, "previous_valid_until": previous_valid_until });
         append(
+            self.backend,
             &mut tx,
             ctx,
             token_event(&token, "token.rotated", details),
@@ -496,9 +501,9 @@ impl Store {
     pub async fn is_descendant_or_self(&self, ancestor: &str, id: &str) -> Result<bool> {
         let found: Option<i64> = sqlx::query_scalar(
             "WITH RECURSIVE up(id, parent_id) AS ( \
-                 SELECT id, parent_id FROM tokens WHERE id = ?1 \
+                 SELECT id, parent_id FROM tokens WHERE id = $1 \
                  UNION ALL SELECT t.id, t.parent_id FROM tokens t JOIN up ON t.id = up.parent_id) \
-             SELECT 1 FROM up WHERE id = ?2 LIMIT 1",
+             SELECT 1 FROM up WHERE id = $2 LIMIT 1",
         )
         .bind(id)
         .bind(ancestor)
@@ -515,9 +520,10 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         for (id, at) in uses {
-            sqlx::query(
-                "UPDATE tokens SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?",
-            )
+            sqlx::query(&format!(
+                "UPDATE tokens SET last_used_at = {} WHERE id = $2",
+                self.backend.greatest("coalesce(last_used_at, 0)", "$1")
+            ))
             .bind(to_ms(*at))
             .bind(id)
             .execute(&mut *tx)

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
@@ -18,13 +19,13 @@ pub struct Workspace {
     pub settings: Settings,
 }
 
-fn workspace_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Workspace> {
+fn workspace_from_row(row: &AnyRow) -> Result<Workspace> {
     Ok(Workspace {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         created_at: from_ms(row.try_get("created_at")?),
         settings: Settings {
-            require_expiration: row.try_get("require_expiration")?,
+            require_expiration: row.try_get::<i64, _>("require_expiration")? != 0,
             max_token_ttl_seconds: row.try_get("max_token_ttl_seconds")?,
             default_token_ttl_seconds: row.try_get("default_token_ttl_seconds")?,
             token_prefix: row.try_get("token_prefix")?,
@@ -63,7 +64,7 @@ impl Store {
             settings: Settings::default(),
         };
         sqlx::query(
-            "INSERT INTO workspaces (id, name, created_at, token_prefix) VALUES (?, ?, ?, ?)",
+            "INSERT INTO workspaces (id, name, created_at, token_prefix) VALUES ($1, $2, $3, $4)",
         )
         .bind(&ws.id)
         .bind(&ws.name)
@@ -73,6 +74,7 @@ impl Store {
         .await
         .map_err(StoreError::from_sqlx)?;
         append(
+            self.backend,
             &mut tx,
             ctx,
             NewEvent {
@@ -93,7 +95,7 @@ impl Store {
     }
 
     pub async fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>> {
-        let row = sqlx::query("SELECT * FROM workspaces WHERE name = ?")
+        let row = sqlx::query("SELECT * FROM workspaces WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -101,7 +103,7 @@ impl Store {
     }
 
     pub async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
-        let row = sqlx::query("SELECT * FROM workspaces WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -125,16 +127,19 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Settings> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT * FROM workspaces WHERE id = ?")
-            .bind(workspace_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT * FROM workspaces WHERE id = $1{}",
+            self.backend.for_update()
+        ))
+        .bind(workspace_id)
+        .fetch_one(&mut *tx)
+        .await?;
         let old = workspace_from_row(&row)?.settings;
         sqlx::query(
-            "UPDATE workspaces SET require_expiration = ?, max_token_ttl_seconds = ?, \
-             default_token_ttl_seconds = ?, token_prefix = ?, audit_retention_days = ? WHERE id = ?",
+            "UPDATE workspaces SET require_expiration = $1, max_token_ttl_seconds = $2, \
+             default_token_ttl_seconds = $3, token_prefix = $4, audit_retention_days = $5 WHERE id = $6",
         )
-        .bind(settings.require_expiration)
+        .bind(i64::from(settings.require_expiration))
         .bind(settings.max_token_ttl_seconds)
         .bind(settings.default_token_ttl_seconds)
         .bind(&settings.token_prefix)
@@ -143,6 +148,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         append(
+            self.backend,
             &mut tx,
             ctx,
             NewEvent {
