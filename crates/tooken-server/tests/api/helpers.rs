@@ -5,6 +5,7 @@ use chrono::Utc;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use sqlx::{Connection, Executor};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tooken_client::{Client, CreateToken, TokenWithSecret};
@@ -33,17 +34,36 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: TempDir,
+    _database: Option<TestDatabase>,
 }
 
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(|state| state).await
+/// Which store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-/// Like [`spawn_app`], with the server state adjusted first.
-pub async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestApp {
+/// Starts the server on a fresh store of `backend`, with its state passed
+/// through `adjust` first. `None` when PostgreSQL is not available and not
+/// required (a notice is printed); with `TOOKEN_TEST_REQUIRE_ALL=1` a missing
+/// PostgreSQL fails the test instead.
+pub async fn spawn_app_on(
+    backend: Backend,
+    adjust: impl FnOnce(AppState) -> AppState,
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("tooken.db").display());
-    let store = Store::open(&db).await.unwrap();
+    let (url, database) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.path().join("tooken.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let db = TestDatabase::create().await?;
+            (db.url.clone(), Some(db))
+        }
+    };
+    let store = Store::open(&url).await.unwrap();
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let ctx = AuditContext::new(Actor::system());
     let ws = store
@@ -71,12 +91,79 @@ pub async fn spawn_app_with(adjust: impl FnOnce(AppState) -> AppState) -> TestAp
         shutdown: Some(tx),
         server: Some(server),
         _dir: dir,
+        _database: database,
     };
     let (secret, key) = app.new_api_key(Mode::Live).await;
     app.client = Client::new(&url, &secret).unwrap();
     app.api_key = secret;
     app.api_key_id = key.id;
-    app
+    Some(app)
+}
+
+/// A PostgreSQL database created for one test and dropped after it.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Option<TestDatabase> {
+        let admin_url = std::env::var("TOOKEN_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let required = std::env::var("TOOKEN_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1");
+        let mut admin = match sqlx::postgres::PgConnection::connect(&admin_url).await {
+            Ok(c) => c,
+            Err(e) if required => {
+                panic!("PostgreSQL is required (TOOKEN_TEST_REQUIRE_ALL=1) but unreachable: {e}")
+            }
+            Err(e) => {
+                eprintln!(
+                    "notice: skipping PostgreSQL test, no server at TOOKEN_TEST_DATABASE_URL ({e})"
+                );
+                return None;
+            }
+        };
+        let name = format!(
+            "tooken_test_{}",
+            tooken_core::audit::hex(&tooken_core::credential::random_bytes::<8>())
+        );
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let url = match admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("TOOKEN_TEST_DATABASE_URL must name a database"),
+        };
+        Some(TestDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any runtime that could be blocked on: use a
+        // thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut admin) = sqlx::postgres::PgConnection::connect(&admin_url).await {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 impl TestApp {
