@@ -255,6 +255,26 @@ pub struct WorkspaceRef {
     pub name: String,
 }
 
+/// One day of a token's use (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DailyUsage {
+    #[schema(value_type = String, format = Date)]
+    pub date: chrono::NaiveDate,
+    /// Successful verifications of the token.
+    pub verifications: i64,
+    /// Calls to the Tooken API made with the token.
+    pub api_calls: i64,
+}
+
+/// `GET /v1/tokens/{id}/usage`: the last days of use, oldest first; days
+/// without use are left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenUsage {
+    pub token_id: String,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub data: Vec<DailyUsage>,
+}
+
 /// Deserializes a field that may be absent (`None`), `null` (`Some(None)`)
 /// or a value (`Some(Some(v))`), for PATCH bodies where `null` clears.
 pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>

@@ -118,32 +118,73 @@ pub enum ChainBreak {
     Broken { seq: i64, id: String },
 }
 
-/// Checks events of one workspace, in chain order. `anchor` is the hash and
-/// seq the first event must follow (the genesis, or the last pruned event).
-pub fn verify_chain<'a>(
-    anchor: (&str, i64),
-    events: impl IntoIterator<Item = &'a Event>,
-) -> Result<usize, ChainBreak> {
-    let (mut prev, mut seq) = (anchor.0.to_owned(), anchor.1);
-    let mut n = 0;
-    for e in events {
+/// Checks a chain one event at a time, so a log of any size can be
+/// verified without holding it in memory.
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    prev: String,
+    seq: i64,
+    checked: usize,
+}
+
+impl ChainVerifier {
+    /// A verifier whose first event must follow `anchor`: the genesis
+    /// `(GENESIS, 0)`, or the hash and seq of the last pruned event.
+    pub fn new(anchor: (&str, i64)) -> ChainVerifier {
+        ChainVerifier {
+            prev: anchor.0.to_owned(),
+            seq: anchor.1,
+            checked: 0,
+        }
+    }
+
+    pub fn push(&mut self, e: &Event) -> Result<(), ChainBreak> {
         if e.compute_hash() != e.hash {
             return Err(ChainBreak::Altered {
                 seq: e.seq,
                 id: e.id.clone(),
             });
         }
-        if e.prev_hash != prev || e.seq != seq + 1 {
+        if e.prev_hash != self.prev || e.seq != self.seq + 1 {
             return Err(ChainBreak::Broken {
                 seq: e.seq,
                 id: e.id.clone(),
             });
         }
-        prev = e.hash.clone();
-        seq = e.seq;
-        n += 1;
+        self.prev.clone_from(&e.hash);
+        self.seq = e.seq;
+        self.checked += 1;
+        Ok(())
     }
-    Ok(n)
+
+    /// Events checked so far.
+    pub fn checked(&self) -> usize {
+        self.checked
+    }
+}
+
+/// Checks events of one workspace, in chain order. `anchor` is the hash and
+/// seq the first event must follow (the genesis, or the last pruned event).
+pub fn verify_chain<'a>(
+    anchor: (&str, i64),
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Result<usize, ChainBreak> {
+    let mut v = ChainVerifier::new(anchor);
+    for e in events {
+        v.push(e)?;
+    }
+    Ok(v.checked())
+}
+
+impl std::fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainBreak::Altered { seq, id } => write!(f, "event #{seq} ({id}) was altered"),
+            ChainBreak::Broken { seq, id } => {
+                write!(f, "event #{seq} ({id}) does not follow the event before it: one was removed, reordered or altered")
+            }
+        }
+    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -21,6 +21,7 @@ use tooken_store::{ApiKey, AuditContext, TokenRecord};
 
 use crate::error::{ApiError, ApiResult};
 use crate::failures::{Failure, FailureLog};
+use crate::usage::Use;
 use crate::AppState;
 
 /// Who is calling.
@@ -191,7 +192,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         match &principal {
             Principal::ApiKey(k) => state.usage.record_api_key(&k.id, now),
-            Principal::Token(t) => state.usage.record_token(&t.id, now),
+            Principal::Token(t) => state.usage.record_token(&t.id, now, Use::ApiCall),
         }
         let mut audit = AuditContext::new(principal.actor());
         audit.client_addr = client_addr;
@@ -256,12 +257,12 @@ async fn authenticate(
     let hint = Some(credential.hint());
     let hash = credential.hash();
     match credential.kind() {
-        CredentialKind::ApiKey => match state.store.api_key_by_secret(&hash).await? {
-            Some(key) => Ok(Principal::ApiKey(key)),
+        CredentialKind::ApiKey => match state.api_key_by_secret(&hash).await? {
+            Some(key) => Ok(Principal::ApiKey(ApiKey::clone(&key))),
             None => Err(failed("unknown", hint, None)),
         },
         CredentialKind::Token => {
-            let Some(found) = state.store.token_by_secret(&hash).await? else {
+            let Some(found) = state.token_by_secret(&hash).await? else {
                 return Err(failed("unknown", hint, None));
             };
             let owner = Some((found.token.workspace_id.as_str(), found.token.mode));
@@ -269,7 +270,7 @@ async fn authenticate(
                 return Err(failed("rotated", hint, owner));
             }
             match found.token.status_at(now) {
-                TokenStatus::Active => Ok(Principal::Token(found.token)),
+                TokenStatus::Active => Ok(Principal::Token(found.token.clone())),
                 TokenStatus::Revoked => Err(failed("revoked", hint, owner)),
                 TokenStatus::Expired => Err(failed("expired", hint, owner)),
             }

@@ -53,10 +53,10 @@ pub async fn judge(
     if credential.kind() != CredentialKind::Token || credential.mode() != principal.mode() {
         return Ok(not_found);
     }
-    let Some(found) = state.store.token_by_secret(&credential.hash()).await? else {
+    let Some(found) = state.token_by_secret(&credential.hash()).await? else {
         return Ok(not_found);
     };
-    let token = found.token;
+    let token = found.token.clone();
     if token.workspace_id != principal.workspace_id()
         || token.mode != principal.mode()
         || found.previous_valid_until.is_some_and(|until| now >= until)
@@ -72,7 +72,9 @@ pub async fn judge(
         TokenStatus::Active => VerifyCode::InsufficientScope,
     };
     if code == VerifyCode::Valid {
-        state.usage.record_token(&token.id, now);
+        state
+            .usage
+            .record_token(&token.id, now, crate::usage::Use::Verification);
     }
     Ok(Verdict {
         code,

@@ -98,7 +98,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(created)
     }
 
@@ -163,7 +163,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(Some(key))
     }
 
@@ -196,29 +196,8 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(Some(key))
-    }
-
-    /// Records when keys were last used, in one transaction. `uses` holds
-    /// (key id, last use) pairs gathered in memory since the last flush.
-    pub async fn record_api_key_use(&self, uses: &[(String, DateTime<Utc>)]) -> Result<()> {
-        if uses.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.begin_write().await?;
-        for (id, at) in uses {
-            sqlx::query(&format!(
-                "UPDATE api_keys SET last_used_at = {} WHERE id = $2",
-                self.backend.greatest("coalesce(last_used_at, 0)", "$1")
-            ))
-            .bind(to_ms(*at))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
-use tooken_core::audit::{Actor, Event, Target, GENESIS};
+use tooken_core::audit::{Actor, ChainBreak, ChainVerifier, Event, Target, GENESIS};
 use tooken_core::id::{new_id, IdKind};
 use tooken_core::Mode;
 
@@ -280,7 +280,142 @@ impl Store {
             };
             append(self.backend, &mut tx, &ctx, event, now).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(())
+    }
+}
+
+/// What pruning removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub deleted: i64,
+    /// The chain now starts after this event.
+    pub anchor_seq: i64,
+}
+
+impl Store {
+    /// Where a chain starts: the genesis, or the last event pruned from it.
+    pub async fn audit_anchor(&self, workspace_id: &str) -> Result<(String, i64)> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_anchors WHERE workspace_id = $1")
+            .bind(workspace_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => (r.try_get("hash")?, r.try_get("seq")?),
+            None => (GENESIS.to_owned(), 0),
+        })
+    }
+
+    /// Checks a whole chain from its anchor, a batch at a time. `Ok(Err(_))`
+    /// names the first event that breaks it.
+    pub async fn verify_audit_chain(
+        &self,
+        workspace_id: &str,
+    ) -> Result<Result<usize, ChainBreak>> {
+        let (hash, seq) = self.audit_anchor(workspace_id).await?;
+        let mut verifier = ChainVerifier::new((&hash, seq));
+        let all = EventFilter {
+            limit: 1000,
+            ..Default::default()
+        };
+        // Batches follow stored seq numbers; a gap or a swapped pair shows
+        // up as an event that does not follow the one checked before it.
+        let mut after = seq;
+        loop {
+            let batch = self.events_after(workspace_id, &all, after).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            for e in &batch {
+                if let Err(b) = verifier.push(e) {
+                    return Ok(Err(b));
+                }
+            }
+        }
+        Ok(Ok(verifier.checked()))
+    }
+
+    /// Ids of every chain that has events, the server chain included.
+    pub async fn audit_chains(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT workspace_id FROM audit_events ORDER BY workspace_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Removes events older than `cutoff` from a chain, keeping the last
+    /// removed event's seq and hash as the chain's new anchor so what remains
+    /// still verifies; the pruning is itself recorded.
+    #[tracing::instrument(skip(self))]
+    pub async fn prune_audit(
+        &self,
+        workspace_id: &str,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Pruned>> {
+        let mut tx = self.begin_write().await?;
+        if let Some(lock) = self.backend.chain_lock() {
+            sqlx::query(lock)
+                .bind(workspace_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT max(seq) FROM audit_events WHERE workspace_id = $1 AND occurred_at < $2",
+        )
+        .bind(workspace_id)
+        .bind(to_ms(cutoff))
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(last) = last else { return Ok(None) };
+        let hash: String = sqlx::query_scalar(
+            "SELECT hash FROM audit_events WHERE workspace_id = $1 AND seq = $2",
+        )
+        .bind(workspace_id)
+        .bind(last)
+        .fetch_one(&mut *tx)
+        .await?;
+        let deleted = sqlx::query("DELETE FROM audit_events WHERE workspace_id = $1 AND seq <= $2")
+            .bind(workspace_id)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64;
+        sqlx::query(
+            "INSERT INTO audit_anchors (workspace_id, seq, hash, pruned_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (workspace_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
+             pruned_at = excluded.pruned_at",
+        )
+        .bind(workspace_id)
+        .bind(last)
+        .bind(&hash)
+        .bind(to_ms(now))
+        .execute(&mut *tx)
+        .await?;
+        let event = NewEvent {
+            workspace_id: workspace_id.to_owned(),
+            mode: None,
+            action: "audit.pruned",
+            target: None,
+            details: serde_json::json!({
+                "before": cutoff,
+                "deleted": deleted,
+                "anchor_seq": last,
+                "anchor_hash": hash,
+            }),
+        };
+        append(
+            self.backend,
+            &mut tx,
+            &AuditContext::new(Actor::system()),
+            event,
+            now,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(Some(Pruned {
+            deleted,
+            anchor_seq: last,
+        }))
     }
 }

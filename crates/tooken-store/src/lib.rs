@@ -10,8 +10,12 @@ mod api_keys;
 mod audit;
 mod sql;
 mod tokens;
+mod usage;
+mod users;
+mod watch;
 mod workspaces;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -19,9 +23,14 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use api_keys::{ApiKey, NewApiKey};
-pub use audit::{AuditContext, AuthFailureEvent, EventFilter, NewEvent, SERVER_CHAIN};
+pub use audit::{AuditContext, AuthFailureEvent, EventFilter, NewEvent, Pruned, SERVER_CHAIN};
 pub use sql::Backend;
 pub use tokens::{NewToken, TokenFilter, TokenMatch, TokenPatch, TokenRecord};
+pub use usage::UsageBatch;
+pub use users::{
+    LinkPurpose, Member, MemberChange, Membership, NewLink, NewReveal, NewSession, Role,
+    SessionRecord, User, UserLink,
+};
 pub use workspaces::Workspace;
 
 /// The workspace every new store starts with.
@@ -87,6 +96,8 @@ impl Default for StoreOptions {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    watch: Option<Arc<watch::Watch>>,
+    pg_watch: Option<Arc<watch::PgWatch>>,
 }
 
 impl Store {
@@ -102,6 +113,7 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store> {
         sqlx::any::install_default_drivers();
+        let raw_url = url;
         let (backend, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_owned())
         } else if let Some(path) = url
@@ -167,7 +179,61 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(Store { pool, backend })
+        let (watch, pg_watch) = match backend {
+            Backend::Sqlite => {
+                let path = raw_url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| raw_url.strip_prefix("sqlite:"))
+                    .unwrap_or(raw_url);
+                let path = path.split('?').next().unwrap_or(path);
+                (watch::Watch::sqlite(path).map(Arc::new), None)
+            }
+            Backend::Postgres => {
+                let pg = Arc::new(watch::PgWatch::default());
+                tokio::spawn(watch::listen(url.clone(), pg.clone()));
+                (Some(Arc::new(watch::Watch::Postgres(pg.clone()))), Some(pg))
+            }
+        };
+        Ok(Store {
+            pool,
+            backend,
+            watch,
+            pg_watch,
+        })
+    }
+
+    /// A value that changes whenever anything in the store may have changed
+    /// (any commit, by this process or another, on any node). `None` means
+    /// the store cannot tell right now: caches must not be trusted.
+    pub fn change_marker(&self) -> Option<u64> {
+        self.watch.as_ref().and_then(|w| w.marker())
+    }
+
+    /// Commits a write transaction that adds things or records what
+    /// happened: nothing a cache holds can be wrong because of it.
+    async fn commit(&self, tx: Transaction<'static, Any>) -> Result<()> {
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Commits a write transaction that revokes, rotates, changes or
+    /// deletes something a cache may hold, telling every node's cache.
+    async fn commit_change(&self, mut tx: Transaction<'static, Any>) -> Result<()> {
+        sqlx::query("UPDATE store_changes SET counter = counter + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(watch::CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if let Some(w) = &self.pg_watch {
+            // This node learns at once; the others when the notification lands.
+            w.bump();
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {

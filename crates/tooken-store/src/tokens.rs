@@ -210,7 +210,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(token)
     }
 
@@ -388,7 +388,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(Some(new))
     }
 
@@ -446,7 +446,7 @@ impl Store {
             )
             .await?;
         }
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(Some((token, revoked)))
     }
 
@@ -493,7 +493,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(Some(token))
     }
 
@@ -510,26 +510,5 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(found.is_some())
-    }
-
-    /// Records when tokens were last used, gathered in memory since the last
-    /// flush, in one transaction.
-    pub async fn record_token_use(&self, uses: &[(String, DateTime<Utc>)]) -> Result<()> {
-        if uses.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.begin_write().await?;
-        for (id, at) in uses {
-            sqlx::query(&format!(
-                "UPDATE tokens SET last_used_at = {} WHERE id = $2",
-                self.backend.greatest("coalesce(last_used_at, 0)", "$1")
-            ))
-            .bind(to_ms(*at))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 }

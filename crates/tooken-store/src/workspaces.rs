@@ -90,7 +90,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
+        self.commit(tx).await?;
         Ok(ws)
     }
 
@@ -164,7 +164,7 @@ impl Store {
             now,
         )
         .await?;
-        tx.commit().await?;
+        self.commit_change(tx).await?;
         Ok(settings.clone())
     }
 }

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The server's shared state: for flushing usage or running retention.
+    pub state: AppState,
     _dir: TempDir,
     _database: Option<TestDatabase>,
 }
@@ -74,7 +76,7 @@ pub async fn spawn_app_on(
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let state = adjust(AppState::new(store.clone(), clock.clone()));
-    let server = tokio::spawn(tooken_server::serve(listener, state, async {
+    let server = tokio::spawn(tooken_server::serve(listener, state.clone(), async {
         let _ = rx.await;
     }));
     let url = format!("http://{addr}");
@@ -90,6 +92,7 @@ pub async fn spawn_app_on(
         http: reqwest::Client::new(),
         shutdown: Some(tx),
         server: Some(server),
+        state,
         _dir: dir,
         _database: database,
     };
@@ -263,6 +266,20 @@ pub fn assert_invalid(status: StatusCode, body: &Value, field: &str) {
 }
 
 impl TestApp {
+    /// Writes out usage and authentication failures gathered in memory.
+    pub async fn flush(&self) {
+        self.state.usage.flush(&self.store).await;
+        self.state
+            .failures
+            .flush(&self.store, self.clock_now(), true)
+            .await;
+    }
+
+    /// All events of a chain, oldest first.
+    pub async fn events(&self, chain: &str) -> Vec<tooken_core::audit::Event> {
+        self.store.chain(chain).await.unwrap()
+    }
+
     pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }

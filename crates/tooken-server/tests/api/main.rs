@@ -41,6 +41,7 @@ macro_rules! store_test {
     };
 }
 
+mod audit;
 mod auth;
 mod helpers;
 mod semantics;

@@ -1,0 +1,98 @@
+//! Credentials looked up by secret hash, kept in memory so that
+//! authenticating and verifying cost no database round trip.
+//!
+//! The cache is trusted only while the store's change marker (see
+//! `Store::change_marker`) is the one it was filled under: every lookup
+//! first reads the marker, and a different one empties the cache. Writes that
+//! can make an entry wrong (revoke, rotate, update, regenerate, delete)
+//! change the marker in the same transaction, so the very next request
+//! after such a write, on this node, misses. When the store cannot give a
+//! marker (PostgreSQL's notification connection is down) the cache is
+//! bypassed. Entries are whole records: expiry and grace periods are judged
+//! at use time, so they need no invalidation. Only positive lookups are
+//! cached, so a newly created credential is never hidden by an old miss.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tooken_core::SecretHash;
+use tooken_store::{ApiKey, TokenMatch};
+
+/// Most entries kept; past it, the cache starts over.
+pub const DEFAULT_CAPACITY: usize = 200_000;
+
+#[derive(Debug, Clone)]
+pub enum Cached {
+    ApiKey(Arc<ApiKey>),
+    Token(Arc<TokenMatch>),
+}
+
+#[derive(Debug)]
+pub struct CredentialCache {
+    // std locks: held for a map operation only, never across an await.
+    entries: RwLock<HashMap<[u8; 32], Cached>>,
+    marker: Mutex<Option<u64>>,
+    capacity: usize,
+}
+
+impl Default for CredentialCache {
+    fn default() -> Self {
+        CredentialCache::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl CredentialCache {
+    pub fn with_capacity(capacity: usize) -> Self {
+        CredentialCache {
+            entries: RwLock::default(),
+            marker: Mutex::new(None),
+            capacity,
+        }
+    }
+
+    /// Empties the cache if `marker` is not the one it was filled under.
+    fn sync(&self, marker: u64) {
+        let mut current = self.marker.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != Some(marker) {
+            self.entries
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            *current = Some(marker);
+        }
+    }
+
+    /// The entry for `hash`, if the cache may be trusted under `marker`.
+    pub fn get(&self, marker: Option<u64>, hash: &SecretHash) -> Option<Cached> {
+        let marker = marker?;
+        self.sync(marker);
+        self.entries
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(hash.as_bytes())
+            .cloned()
+    }
+
+    /// Keeps `value`, loaded after `marker` was read. If the store changed
+    /// meanwhile (another request already saw a newer marker) it is dropped.
+    pub fn insert(&self, marker: Option<u64>, hash: &SecretHash, value: Cached) {
+        let Some(marker) = marker else { return };
+        let current = self.marker.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != Some(marker) {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(*hash.as_bytes(), value);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
