@@ -129,21 +129,31 @@ pub async fn export_events(
         ));
     }
     const BATCH: u32 = 500;
-    let f = filter(&caller, &q, BATCH)?;
+    let mut f = filter(&caller, &q, BATCH)?;
+    // A live credential exports the whole chain, test events included, so
+    // that an unfiltered export verifies on its own (`tooken audit verify`).
+    // A test credential sees only test and workspace-wide events.
+    if caller.principal.mode() == tooken_core::Mode::Live {
+        f.mode = None;
+    }
     let workspace_id = caller.principal.workspace_id().to_owned();
+    Ok(export_ndjson(state.store.clone(), workspace_id, f))
+}
+
+/// Every event of `workspace_id` matching `f` as an NDJSON response, oldest
+/// first (chain order), streamed `f.limit` events at a time. Shared by the
+/// API's export and the dashboard's.
+pub fn export_ndjson(store: tooken_store::Store, workspace_id: String, f: EventFilter) -> Response {
+    let batch_len = f.limit as usize;
     let body = stream::unfold(Some(0i64), move |cursor| {
-        let (store, f, workspace_id) = (state.store.clone(), f.clone(), workspace_id.clone());
+        let (store, f, workspace_id) = (store.clone(), f.clone(), workspace_id.clone());
         async move {
             let after = cursor?;
             match store.events_after(&workspace_id, &f, after).await {
                 Ok(batch) if batch.is_empty() => None,
                 Ok(batch) => {
                     let next = batch.last().map(|e| e.seq);
-                    let next = if batch.len() < BATCH as usize {
-                        None
-                    } else {
-                        next
-                    };
+                    let next = if batch.len() < batch_len { None } else { next };
                     let mut chunk = Vec::new();
                     for e in &batch {
                         // Serializing our own types cannot fail.
@@ -161,9 +171,30 @@ pub async fn export_events(
             }
         }
     });
-    Ok((
+    (
         [(CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(body),
     )
-        .into_response())
+        .into_response()
+}
+
+/// How often retention is applied in the background.
+pub const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Prunes each workspace's audit log to its `audit_retention_days`.
+/// Returns how many events were removed in all.
+pub async fn apply_retention(state: &AppState) -> Result<i64, tooken_store::StoreError> {
+    let now = state.clock.now();
+    let mut removed = 0;
+    for ws in state.store.list_workspaces().await? {
+        let Some(days) = ws.settings.audit_retention_days else {
+            continue;
+        };
+        let cutoff = now - chrono::Duration::days(days);
+        if let Some(p) = state.store.prune_audit(&ws.id, cutoff, now).await? {
+            tracing::info!(workspace = %ws.name, deleted = p.deleted, anchor_seq = p.anchor_seq, "pruned audit log");
+            removed += p.deleted;
+        }
+    }
+    Ok(removed)
 }

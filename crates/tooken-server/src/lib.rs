@@ -6,6 +6,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cache;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod failures;
@@ -25,13 +27,15 @@ use axum::http::{HeaderName, Request, Response};
 use axum::Router;
 use tokio::net::TcpListener;
 use tooken_core::Clock;
-use tooken_store::{Store, Workspace};
+use tooken_core::SecretHash;
+use tooken_store::{ApiKey, Store, StoreError, TokenMatch, Workspace};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
 
+use crate::cache::{Cached, CredentialCache};
 use crate::error::{ApiError, ApiResult};
 use crate::failures::FailureLog;
 use crate::throttle::{AuthLimits, Throttle};
@@ -48,6 +52,8 @@ pub struct AppState {
     pub usage: Arc<Usage>,
     pub throttle: Arc<Throttle>,
     pub failures: Arc<FailureLog>,
+    pub cache: Arc<CredentialCache>,
+    pub dashboard: Arc<dashboard::DashboardState>,
 }
 
 impl AppState {
@@ -58,7 +64,43 @@ impl AppState {
             usage: Arc::default(),
             throttle: Arc::default(),
             failures: Arc::default(),
+            cache: Arc::default(),
+            dashboard: Arc::default(),
         }
+    }
+
+    /// The API key whose secret hashes to `hash`, from the cache when it
+    /// may be trusted, else from the store.
+    pub async fn api_key_by_secret(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<Arc<ApiKey>>, StoreError> {
+        let marker = self.store.change_marker();
+        if let Some(Cached::ApiKey(k)) = self.cache.get(marker, hash) {
+            return Ok(Some(k));
+        }
+        let found = self.store.api_key_by_secret(hash).await?.map(Arc::new);
+        if let Some(k) = &found {
+            self.cache.insert(marker, hash, Cached::ApiKey(k.clone()));
+        }
+        Ok(found)
+    }
+
+    /// The token one of whose secrets hashes to `hash`, from the cache when
+    /// it may be trusted, else from the store.
+    pub async fn token_by_secret(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<Arc<TokenMatch>>, StoreError> {
+        let marker = self.store.change_marker();
+        if let Some(Cached::Token(t)) = self.cache.get(marker, hash) {
+            return Ok(Some(t));
+        }
+        let found = self.store.token_by_secret(hash).await?.map(Arc::new);
+        if let Some(t) = &found {
+            self.cache.insert(marker, hash, Cached::Token(t.clone()));
+        }
+        Ok(found)
     }
 
     /// The same state with other brute-force limits.
@@ -84,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .merge(settings::router())
         .merge(system::router())
         .merge(openapi::router())
+        .merge(dashboard::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             (
@@ -156,6 +199,18 @@ pub async fn serve(
             }
         })
     };
+    let pruner = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(audit::RETENTION_INTERVAL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = audit::apply_retention(&state).await {
+                    tracing::warn!(error = %e, "audit retention failed; will retry");
+                }
+            }
+        })
+    };
     let result = axum::serve(
         listener,
         app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
@@ -163,6 +218,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     flusher.abort();
+    pruner.abort();
     state.usage.flush(&state.store).await;
     state
         .failures

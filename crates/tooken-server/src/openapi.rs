@@ -18,6 +18,7 @@ use crate::AppState;
         crate::tokens::update_token,
         crate::tokens::rotate_token,
         crate::tokens::revoke_token,
+        crate::tokens::token_usage,
         crate::verify::verify_token,
         crate::verify::introspect,
         crate::audit::list_events,

@@ -7,13 +7,14 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use tooken_core::api::{
-    CreateToken, Page, RevokeToken, RotateToken, TokenObject, TokenWithSecret, UpdateToken,
+    CreateToken, Page, RevokeToken, RotateToken, TokenObject, TokenUsage, TokenWithSecret,
+    UpdateToken,
 };
 use tooken_core::id::{is_id, IdKind};
 use tooken_core::scope::{any_covers, parse_scopes, TOKENS_READ, TOKENS_WRITE};
 use tooken_core::token::{self, TokenStatus};
-use tooken_core::{Credential, Scope};
-use tooken_store::{NewToken, TokenFilter, TokenPatch, TokenRecord};
+use tooken_core::{Credential, Mode, Scope};
+use tooken_store::{AuditContext, NewToken, TokenFilter, TokenPatch, TokenRecord, Workspace};
 
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tokens/{id}", get(get_token).patch(update_token))
         .route("/v1/tokens/{id}/rotate", post(rotate_token))
         .route("/v1/tokens/{id}/revoke", post(revoke_token))
+        .route("/v1/tokens/{id}/usage", get(token_usage))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -91,8 +93,38 @@ pub async fn create_token(
     ApiJson(req): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<TokenWithSecret>)> {
     caller.require(TOKENS_WRITE)?;
-    let now = state.clock.now();
     let workspace = state.workspace(caller.principal.workspace_id()).await?;
+    let parent = match &caller.principal {
+        Principal::ApiKey(_) => None,
+        Principal::Token(parent) => Some(parent),
+    };
+    let body = issue_token(
+        &state,
+        workspace,
+        caller.principal.mode(),
+        caller.principal.id(),
+        parent,
+        req,
+        &caller.audit,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Issues a token in `workspace` and `mode` for `created_by`, under the
+/// rules of `POST /v1/tokens` (shared with the dashboard): validation, the
+/// workspace policy on expiry, and, when a token (`parent`) makes the
+/// request, attenuation to its scopes and expiry.
+pub async fn issue_token(
+    state: &AppState,
+    workspace: Workspace,
+    mode: Mode,
+    created_by: &str,
+    parent: Option<&TokenRecord>,
+    req: CreateToken,
+    audit: &AuditContext,
+) -> ApiResult<TokenWithSecret> {
+    let now = state.clock.now();
     let name = token::parse_name("name", &req.name)?;
     let description = req
         .description
@@ -103,9 +135,9 @@ pub async fn create_token(
     let metadata = req.metadata.map(token::parse_metadata).transpose()?;
     let mut expires_at =
         token::expiry_for_new_token(now, req.expires_at, req.expires_in, &workspace.settings)?;
-    let parent_id = match &caller.principal {
-        Principal::ApiKey(_) => None,
-        Principal::Token(parent) => {
+    let parent_id = match parent {
+        None => None,
+        Some(parent) => {
             check_attenuation(parent, &scopes)?;
             if expires_at.is_none() {
                 // A child of an expiring token inherits its expiry.
@@ -115,33 +147,31 @@ pub async fn create_token(
             Some(parent.id.clone())
         }
     };
-    let credential =
-        Credential::generate(&workspace.settings.token_prefix, caller.principal.mode());
+    let credential = Credential::generate(&workspace.settings.token_prefix, mode);
     let record = state
         .store
         .insert_token(
             NewToken {
                 workspace_id: workspace.id,
-                mode: caller.principal.mode(),
+                mode,
                 name,
                 description,
                 scopes,
                 metadata,
                 secret_hash: credential.hash(),
                 hint: credential.hint(),
-                created_by: caller.principal.id().to_owned(),
+                created_by: created_by.to_owned(),
                 parent_id,
                 expires_at,
             },
-            &caller.audit,
+            audit,
             now,
         )
         .await?;
-    let body = TokenWithSecret {
+    Ok(TokenWithSecret {
         token: token_object(record, now),
         secret: credential.expose().to_owned(),
-    };
-    Ok((StatusCode::CREATED, Json(body)))
+    })
 }
 
 fn check_attenuation(parent: &TokenRecord, scopes: &[Scope]) -> ApiResult<()> {
@@ -364,22 +394,50 @@ pub async fn rotate_token(
     OptionalJson(req): OptionalJson<RotateToken>,
 ) -> ApiResult<Json<TokenWithSecret>> {
     caller.require(TOKENS_WRITE)?;
-    if !(0..=MAX_GRACE_SECONDS).contains(&req.grace_period_seconds) {
+    check_grace_period(req.grace_period_seconds)?;
+    let current = find(&state, &caller.principal, &id).await?;
+    require_manages(&state, &caller.principal, &current).await?;
+    let workspace = state.workspace(caller.principal.workspace_id()).await?;
+    let rotated = rotate_secret(
+        &state,
+        &workspace,
+        current,
+        req.grace_period_seconds,
+        &caller.audit,
+    )
+    .await?;
+    Ok(Json(rotated))
+}
+
+/// `grace_period_seconds` of a rotation: 0 to [`MAX_GRACE_SECONDS`].
+pub fn check_grace_period(seconds: i64) -> ApiResult<()> {
+    if !(0..=MAX_GRACE_SECONDS).contains(&seconds) {
         return Err(ApiError::invalid(
             "grace_period_seconds",
             format!("grace_period_seconds must be between 0 and {MAX_GRACE_SECONDS}"),
         ));
     }
+    Ok(())
+}
+
+/// Gives an active token a new secret under the rules of `POST
+/// /v1/tokens/{id}/rotate` (shared with the dashboard); the previous secret
+/// keeps working for `grace_period_seconds` (already checked).
+pub async fn rotate_secret(
+    state: &AppState,
+    workspace: &Workspace,
+    current: TokenRecord,
+    grace_period_seconds: i64,
+    audit: &AuditContext,
+) -> ApiResult<TokenWithSecret> {
     let now = state.clock.now();
-    let current = find(&state, &caller.principal, &id).await?;
-    require_manages(&state, &caller.principal, &current).await?;
+    let id = current.id.clone();
     if current.status_at(now) != TokenStatus::Active {
         return Err(ApiError::Conflict(format!(
             "token {id} is {} and cannot be rotated",
             current.status_at(now).as_str()
         )));
     }
-    let workspace = state.workspace(caller.principal.workspace_id()).await?;
     // The new secret keeps the token's own prefix: rotating must not break
     // whatever matches on it.
     let prefix = current
@@ -388,8 +446,7 @@ pub async fn rotate_token(
         .next()
         .unwrap_or(&workspace.settings.token_prefix);
     let credential = Credential::generate(prefix, current.mode);
-    let grace =
-        (req.grace_period_seconds > 0).then(|| now + Duration::seconds(req.grace_period_seconds));
+    let grace = (grace_period_seconds > 0).then(|| now + Duration::seconds(grace_period_seconds));
     let rotated = state
         .store
         .rotate_token(
@@ -399,15 +456,26 @@ pub async fn rotate_token(
             credential.hash(),
             credential.hint(),
             grace,
-            &caller.audit,
+            audit,
             now,
         )
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
-    Ok(Json(TokenWithSecret {
+    Ok(TokenWithSecret {
         token: token_object(rotated, now),
         secret: credential.expose().to_owned(),
-    }))
+    })
+}
+
+/// The optional `reason` of a revocation: at most 256 characters.
+pub fn check_revoke_reason(reason: Option<&str>) -> ApiResult<()> {
+    if reason.is_some_and(|r| r.chars().count() > 256) {
+        return Err(ApiError::invalid(
+            "reason",
+            "reason must be at most 256 characters",
+        ));
+    }
+    Ok(())
 }
 
 /// Revokes the token and every token created through it. Idempotent.
@@ -422,12 +490,7 @@ pub async fn revoke_token(
     OptionalJson(req): OptionalJson<RevokeToken>,
 ) -> ApiResult<Json<TokenObject>> {
     caller.require(TOKENS_WRITE)?;
-    if req.reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
-        return Err(ApiError::invalid(
-            "reason",
-            "reason must be at most 256 characters",
-        ));
-    }
+    check_revoke_reason(req.reason.as_deref())?;
     let now = state.clock.now();
     let current = find(&state, &caller.principal, &id).await?;
     require_manages(&state, &caller.principal, &current).await?;
@@ -444,4 +507,46 @@ pub async fn revoke_token(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
     Ok(Json(token_object(token, now)))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// How many days back, 1–90 (default 30), today included.
+    pub days: Option<String>,
+}
+
+/// A token's use per day: successful verifications and API calls. Current
+/// to within about a second.
+#[utoipa::path(get, path = "/v1/tokens/{id}/usage", tag = "tokens", params(("id" = String, Path), UsageQuery),
+    responses((status = 200, body = TokenUsage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn token_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<TokenUsage>> {
+    caller.require(TOKENS_READ)?;
+    let days = match q.days.as_deref() {
+        None => 30,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n @ 1..=90) => n,
+            _ => {
+                return Err(ApiError::invalid(
+                    "days",
+                    "days must be an integer from 1 to 90",
+                ))
+            }
+        },
+    };
+    let token = find(&state, &caller.principal, &id).await?;
+    let since = state.clock.now().date_naive() - Duration::days(days - 1);
+    let data = state.store.daily_usage(&token.id, since).await?;
+    Ok(Json(TokenUsage {
+        token_id: token.id,
+        last_used_at: token.last_used_at,
+        data,
+    }))
 }

@@ -4,10 +4,12 @@
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde::Serialize;
-use tooken_core::audit::{verify_chain, Actor, ChainBreak, GENESIS};
+use tooken_core::audit::{Actor, ChainBreak};
 use tooken_core::credential::API_KEY_PREFIX;
 use tooken_core::{Clock, Credential, Mode, SystemClock};
-use tooken_store::{ApiKey, AuditContext, NewApiKey, Store, Workspace, DEFAULT_WORKSPACE};
+use tooken_store::{
+    ApiKey, AuditContext, NewApiKey, Store, Workspace, DEFAULT_WORKSPACE, SERVER_CHAIN,
+};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -29,6 +31,32 @@ enum AdminCommand {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Dashboard users (for bootstrapping and recovery).
+    #[command(subcommand)]
+    Users(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a dashboard user, a member of a workspace. The password is
+    /// read from standard input (prompted for on a terminal), never a flag.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Display name [default: the part of the email before `@`].
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value = DEFAULT_WORKSPACE)]
+        workspace: String,
+        #[arg(long, value_parser = ["owner", "viewer"])]
+        role: String,
+    },
+    /// Set a user's password (read from standard input, prompted for on a
+    /// terminal) and end all their sessions.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +117,7 @@ async fn dispatch(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
     let now = SystemClock.now();
     let ctx = AuditContext::new(Actor::admin_cli());
     match command {
+        AdminCommand::Users(command) => users(store, command, &ctx, now).await?,
         AdminCommand::ApiKeys(ApiKeyCommand::Create {
             workspace,
             mode,
@@ -167,28 +196,49 @@ async fn dispatch(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::Audit(AuditCommand::Verify { workspace }) => {
-            let workspaces = match workspace {
-                Some(name) => vec![workspace_named(store, &name).await?],
-                None => store.list_workspaces().await?,
+            // Every workspace's chain, and the server's own (authentication
+            // failures that belong to no workspace).
+            let chains: Vec<(String, String)> = match workspace {
+                Some(name) => {
+                    let ws = workspace_named(store, &name).await?;
+                    vec![(ws.id, ws.name)]
+                }
+                None => {
+                    let mut all: Vec<(String, String)> = store
+                        .list_workspaces()
+                        .await?
+                        .into_iter()
+                        .map(|w| (w.id, w.name))
+                        .collect();
+                    if store
+                        .audit_chains()
+                        .await?
+                        .iter()
+                        .any(|c| c == SERVER_CHAIN)
+                    {
+                        all.push((SERVER_CHAIN.to_owned(), format!("({SERVER_CHAIN})")));
+                    }
+                    all
+                }
             };
             let mut broken = false;
-            for ws in workspaces {
-                let events = store.chain(&ws.id).await?;
-                match verify_chain((GENESIS, 0), &events) {
-                    Ok(n) => println!("{}: intact ({n} events)", ws.name),
-                    Err(ChainBreak::Altered { seq, id }) => {
+            for (id, name) in chains {
+                let (_, anchor_seq) = store.audit_anchor(&id).await?;
+                let from = if anchor_seq > 0 {
+                    format!(", after pruned event #{anchor_seq}")
+                } else {
+                    String::new()
+                };
+                match store.verify_audit_chain(&id).await? {
+                    Ok(n) => println!("{name}: intact ({n} events{from})"),
+                    Err(b) => {
                         broken = true;
-                        println!(
-                            "{}: BROKEN at event #{seq} ({id}): its contents were altered",
-                            ws.name
-                        );
-                    }
-                    Err(ChainBreak::Broken { seq, id }) => {
-                        broken = true;
-                        println!(
-                            "{}: BROKEN at event #{seq} ({id}): the event before it was removed, reordered or altered",
-                            ws.name
-                        );
+                        let seq = match &b {
+                            ChainBreak::Altered { seq, .. } | ChainBreak::Broken { seq, .. } => {
+                                *seq
+                            }
+                        };
+                        println!("{name}: BROKEN at event #{seq}: {b}");
                     }
                 }
             }
@@ -262,4 +312,103 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
     }
+}
+
+async fn users(
+    store: &Store,
+    command: UserCommand,
+    ctx: &AuditContext,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    use tooken_server::dashboard::{login::normalize_email, password, setup, DashboardConfig};
+    let params = DashboardConfig::default().password_params;
+    match command {
+        UserCommand::Create {
+            email,
+            name,
+            workspace,
+            role,
+        } => {
+            let email = normalize_email(&email);
+            setup::check_email(&email).map_err(anyhow::Error::msg)?;
+            let name = name
+                .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned())
+                .trim()
+                .to_owned();
+            setup::check_name(&name).map_err(anyhow::Error::msg)?;
+            let role: tooken_store::Role = role.parse()?;
+            let ws = workspace_named(store, &workspace).await?;
+            if store.user_by_email(&email).await?.is_some() {
+                bail!(
+                    "a user with email {email} already exists: reset their password with \
+                     `tooken admin users reset-password --email {email}`, or add them to \
+                     {workspace:?} from the dashboard's Members page"
+                );
+            }
+            let pw = read_new_password(&email)?;
+            let hash = password::hash_password(pw, params).await?;
+            let user = store
+                .create_user(&email, &name, &hash, &ws.id, role, ctx, now)
+                .await?;
+            eprintln!(
+                "Created {} ({}), {} of workspace {:?}. Sign in at /dashboard/login.",
+                user.email, user.id, role, ws.name
+            );
+        }
+        UserCommand::ResetPassword { email } => {
+            let email = normalize_email(&email);
+            if store.user_by_email(&email).await?.is_none() {
+                bail!("no user with email {email}");
+            }
+            let pw = read_new_password(&email)?;
+            let hash = password::hash_password(pw, params).await?;
+            store
+                .set_password(&email, &hash, ctx, now)
+                .await?
+                .with_context(|| format!("no user with email {email}"))?;
+            eprintln!("Password of {email} changed; their sessions have ended.");
+        }
+    }
+    Ok(())
+}
+
+/// A new password from standard input: one line when piped; typed twice,
+/// without echo, at a terminal.
+fn read_new_password(email: &str) -> anyhow::Result<secrecy::SecretString> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let read_line = |prompt: &str| -> anyhow::Result<String> {
+        let terminal = stdin.is_terminal();
+        if terminal {
+            eprint!("{prompt}: ");
+            let _ = std::io::stderr().flush();
+        }
+        let echo_off = terminal && set_echo(false);
+        let mut line = String::new();
+        let read = stdin.lock().read_line(&mut line);
+        if echo_off {
+            set_echo(true);
+            eprintln!();
+        }
+        read?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    let password = read_line("New password")?;
+    let confirm = if stdin.is_terminal() {
+        read_line("Repeat it")?
+    } else {
+        password.clone()
+    };
+    tooken_server::dashboard::password::check_new_password(&password, &confirm, email)
+        .map_err(anyhow::Error::msg)?;
+    Ok(secrecy::SecretString::from(password))
+}
+
+/// Turns terminal echo off or on (Unix `stty`); `false` when it could not.
+fn set_echo(on: bool) -> bool {
+    std::process::Command::new("stty")
+        .arg(if on { "echo" } else { "-echo" })
+        .stdin(std::process::Stdio::inherit())
+        .status()
+        .is_ok_and(|s| s.success())
 }

@@ -1,0 +1,300 @@
+//! Members: who can sign in to this workspace, as `owner` (everything) or
+//! `viewer` (sees everything, changes nothing). Owners add members (an
+//! existing account at once; anyone else by a one-time invitation link),
+//! change roles and remove members. A workspace always keeps an owner.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use tooken_store::{LinkPurpose, Member, MemberChange, Role, StoreError};
+
+use super::error::{DashError, DashResult};
+use super::login::normalize_email;
+use super::reveal;
+use super::session::{with_cookies, OwnerForm, Session};
+use super::setup::{check_email, create_link, link_path};
+use super::view::{relative, render, render_with, see_other, url_with, FieldErrors, Nav};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dashboard/members", get(list).post(add))
+        .route("/dashboard/members/{user_id}/role", post(set_role))
+        .route(
+            "/dashboard/members/{user_id}/remove",
+            get(remove_form).post(remove),
+        )
+}
+
+pub struct MemberRow {
+    pub user_id: String,
+    pub name: String,
+    pub email: String,
+    pub role: &'static str,
+    pub added: String,
+    pub is_me: bool,
+}
+
+fn row(m: &Member, session: &Session, now: chrono::DateTime<chrono::Utc>) -> MemberRow {
+    MemberRow {
+        user_id: m.user.id.clone(),
+        name: m.user.name.clone(),
+        email: m.user.email.clone(),
+        role: m.role.as_str(),
+        added: relative(now, m.added_at),
+        is_me: m.user.id == session.user.id,
+    }
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct AddForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/members.html")]
+struct ListPage {
+    nav: Nav,
+    members: Vec<MemberRow>,
+    form: AddForm,
+    errors: FieldErrors,
+    notice: Option<String>,
+    /// A new invitation: its email and link, shown once.
+    invite_email: Option<String>,
+    invite_url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    notice: Option<String>,
+    invited: Option<String>,
+}
+
+async fn list_page(
+    state: &AppState,
+    session: &Session,
+    form: AddForm,
+    errors: FieldErrors,
+) -> DashResult<ListPage> {
+    let now = state.clock.now();
+    let members = state.store.members(&session.workspace.id).await?;
+    Ok(ListPage {
+        nav: session.nav("members"),
+        members: members.iter().map(|m| row(m, session, now)).collect(),
+        form,
+        errors,
+        notice: None,
+        invite_email: None,
+        invite_url: None,
+    })
+}
+
+fn notice_text(code: &str) -> Option<String> {
+    Some(
+        match code {
+            "added" => "Member added. They can sign in now.",
+            "role" => "Role changed.",
+            "removed" => "Member removed. Their sessions in this workspace ended.",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+/// The absolute address of a dashboard path, as the browser reached us.
+fn absolute(headers: &HeaderMap, secure: bool, path: &str) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("127.0.0.1:7878");
+    format!("{}://{host}{path}", if secure { "https" } else { "http" })
+}
+
+/// `GET /dashboard/members`.
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> DashResult<Response> {
+    let mut page = list_page(&state, &session, AddForm::default(), FieldErrors::default()).await?;
+    page.notice = q.notice.as_deref().and_then(notice_text);
+    let mut clear = None;
+    if let Some(email) = q.invited {
+        let (token, c) = reveal::open(&state, &session, &headers, "invite", &email).await?;
+        clear = c;
+        if let Some(token) = token {
+            page.invite_url = Some(absolute(&headers, session.secure, &link_path(&token)));
+            page.invite_email = Some(email);
+        }
+    }
+    Ok(with_cookies(render(&page)?, clear))
+}
+
+/// `POST /dashboard/members`: adds an existing account, or makes a
+/// one-time invitation link (shown once) for a new one.
+pub async fn add(
+    State(state): State<AppState>,
+    OwnerForm { session, form }: OwnerForm<AddForm>,
+) -> DashResult<Response> {
+    let now = state.clock.now();
+    let email = normalize_email(&form.email);
+    let mut errors = FieldErrors::default();
+    if let Err(e) = check_email(&email) {
+        errors.add("email", e);
+    }
+    let role = match form.role.as_str() {
+        "owner" => Some(Role::Owner),
+        "viewer" => Some(Role::Viewer),
+        _ => {
+            errors.add("role", "Choose owner or viewer.");
+            None
+        }
+    };
+    let (Some(role), true) = (role, errors.is_empty()) else {
+        let page = list_page(&state, &session, form, errors).await?;
+        return render_with(StatusCode::BAD_REQUEST, &page);
+    };
+    match state.store.user_by_email(&email).await? {
+        Some(user) => {
+            match state
+                .store
+                .add_member(&session.workspace.id, &user, role, &session.audit, now)
+                .await
+            {
+                Ok(()) => Ok(see_other("/dashboard/members?notice=added")),
+                Err(StoreError::Conflict(_)) => {
+                    let mut errors = FieldErrors::default();
+                    errors.add("email", "This person is already a member.");
+                    let page = list_page(&state, &session, form, errors).await?;
+                    render_with(StatusCode::BAD_REQUEST, &page)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        None => {
+            let token = create_link(
+                &state.store,
+                LinkPurpose::Invite,
+                &session.workspace.id,
+                Some(&email),
+                role,
+                &session.audit,
+                now,
+            )
+            .await?;
+            let cookie = reveal::seal(&state, &session, "invite", &email, &token).await?;
+            Ok(with_cookies(
+                see_other(&url_with(
+                    "/dashboard/members",
+                    &[("invited", Some(&email))],
+                )),
+                [cookie],
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    role: String,
+}
+
+fn last_owner() -> DashError {
+    DashError::BadRequest(
+        "A workspace needs at least one owner: make someone else an owner first.".into(),
+    )
+}
+
+/// `POST /dashboard/members/{user_id}/role`.
+pub async fn set_role(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    OwnerForm { session, form }: OwnerForm<RoleForm>,
+) -> DashResult<Response> {
+    let role = match form.role.as_str() {
+        "owner" => Role::Owner,
+        "viewer" => Role::Viewer,
+        _ => return Err(DashError::BadRequest("Choose owner or viewer.".into())),
+    };
+    match state
+        .store
+        .set_member_role(
+            &session.workspace.id,
+            &user_id,
+            role,
+            &session.audit,
+            state.clock.now(),
+        )
+        .await?
+    {
+        MemberChange::Done(_) => Ok(see_other("/dashboard/members?notice=role")),
+        MemberChange::NotFound => Err(DashError::NotFound("No such member.".into())),
+        MemberChange::LastOwner => Err(last_owner()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/member_remove.html")]
+struct RemovePage {
+    nav: Nav,
+    member: MemberRow,
+}
+
+/// `GET /dashboard/members/{user_id}/remove`: confirmation.
+pub async fn remove_form(
+    State(state): State<AppState>,
+    session: Session,
+    Path(user_id): Path<String>,
+) -> DashResult<Response> {
+    if !session.is_owner() {
+        return Err(DashError::owners_only());
+    }
+    let member = state
+        .store
+        .member(&session.workspace.id, &user_id)
+        .await?
+        .ok_or_else(|| DashError::NotFound("No such member.".into()))?;
+    render(&RemovePage {
+        nav: session.nav("members"),
+        member: row(&member, &session, state.clock.now()),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct EmptyForm {}
+
+/// `POST /dashboard/members/{user_id}/remove`.
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    OwnerForm { session, .. }: OwnerForm<EmptyForm>,
+) -> DashResult<Response> {
+    match state
+        .store
+        .remove_member(
+            &session.workspace.id,
+            &user_id,
+            &session.audit,
+            state.clock.now(),
+        )
+        .await?
+    {
+        MemberChange::Done(_) if user_id == session.user.id => Ok(see_other("/dashboard/tokens")),
+        MemberChange::Done(_) => Ok(see_other("/dashboard/members?notice=removed")),
+        MemberChange::NotFound => Err(DashError::NotFound("No such member.".into())),
+        MemberChange::LastOwner => Err(last_owner()),
+    }
+}
