@@ -21,11 +21,40 @@
 //! tooken.revoke_token(&issued.token.id, None).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Lists come a page at a time ([`Client::list_tokens`],
+//! [`Client::list_audit_events`]) or as a stream that follows the cursor:
+//!
+//! ```no_run
+//! # async fn demo(tooken: tooken_client::Client) -> Result<(), tooken_client::Error> {
+//! use futures_util::{StreamExt, TryStreamExt};
+//! use tooken_client::{AuditQuery, ListTokens};
+//!
+//! let active = ListTokens { status: Some("active".into()), ..Default::default() };
+//! let mut tokens = std::pin::pin!(tooken.tokens_stream(&active));
+//! while let Some(token) = tokens.try_next().await? {
+//!     println!("{} {}", token.id, token.name);
+//! }
+//!
+//! // The whole audit log as NDJSON, oldest first, without holding it in memory.
+//! let mut export = std::pin::pin!(tooken.export_audit(&AuditQuery::default()).await?);
+//! while let Some(chunk) = export.next().await {
+//!     std::io::Write::write_all(&mut std::io::stdout(), &chunk?).ok();
+//! }
+//! # Ok(()) }
+//! ```
 
-use reqwest::{Method, RequestBuilder, StatusCode};
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, Stream, TryStreamExt};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+pub use bytes::Bytes;
+pub use tooken_core::audit::Event;
 
 pub use tooken_core::api::*;
 pub use tooken_core::token::{TokenStatus, VerifyCode};
@@ -88,6 +117,44 @@ pub struct ListTokens {
     pub name: Option<String>,
 }
 
+/// Filters and paging for the audit log ([`Client::list_audit_events`],
+/// [`Client::audit_events_stream`], [`Client::export_audit`]).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditQuery {
+    /// 1–100 events per page (default 20). Not used by the export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// An event id from a previous page. Not used by the export.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starting_after: Option<String>,
+    /// e.g. `token.revoked`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The id of the API key or token that acted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// The id of the object acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Events at or after this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+    /// Events before this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl AuditQuery {
+    /// The same filters without paging: what the export accepts.
+    fn filters_only(&self) -> AuditQuery {
+        AuditQuery {
+            limit: None,
+            starting_after: None,
+            ..self.clone()
+        }
+    }
+}
+
 /// A Tooken API client. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
@@ -108,6 +175,14 @@ impl Client {
     /// A client for the API at `base_url`, authenticating with `credential`
     /// (an API key, or a token with the scopes the calls need).
     pub fn new(base_url: &str, credential: &str) -> Result<Client> {
+        match reqwest::Url::parse(base_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "{base_url:?} is not an http:// or https:// URL"
+                )))
+            }
+        }
         let http = reqwest::Client::builder()
             .user_agent(concat!("tooken-client/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -125,10 +200,20 @@ impl Client {
             .ok()
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                Error::Config("TOOKEN_API_KEY is not set: export your API key in it".into())
+                Error::Config(
+                    "TOOKEN_API_KEY is not set: export an API key (tok_live_…, tok_test_…) \
+                     or a token in it"
+                        .into(),
+                )
             })?;
-        let url = std::env::var("TOOKEN_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
-        Client::new(&url, &key)
+        let url = std::env::var("TOOKEN_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
+        Client::new(&url, &key).map_err(|e| match e {
+            Error::Config(msg) => Error::Config(format!("TOOKEN_URL: {msg}")),
+            e => e,
+        })
     }
 
     /// The base URL this client talks to.
@@ -157,21 +242,18 @@ impl Client {
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| Error::Decode(e.to_string()));
         }
-        match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => Err(Error::Api {
-                status: status.as_u16(),
-                body,
-            }),
-            Err(_) => Err(Error::Api {
-                status: status.as_u16(),
-                body: ErrorBody {
-                    error: fallback_code(status).into(),
-                    message: format!("HTTP {status}"),
-                    field: None,
-                    required_scope: None,
-                },
-            }),
+        Err(api_error(status, &bytes))
+    }
+
+    /// Sends `req`; a success answer is handed back unread, for streaming.
+    async fn send_streaming(&self, req: RequestBuilder) -> Result<Response> {
+        let res = req.send().await.map_err(Error::Transport)?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(res);
         }
+        let bytes = res.bytes().await.map_err(Error::Transport)?;
+        Err(api_error(status, &bytes))
     }
 
     /// Issues a token. The secret is in the response, and only there.
@@ -188,16 +270,20 @@ impl Client {
 
     /// Every token matching `q`, following the cursor page by page.
     pub async fn list_all_tokens(&self, q: &ListTokens) -> Result<Vec<TokenObject>> {
-        let mut q = q.clone();
-        let mut all = Vec::new();
-        loop {
-            let page = self.list_tokens(&q).await?;
-            all.extend(page.data);
-            match page.next_cursor {
-                Some(cursor) if page.has_more => q.starting_after = Some(cursor),
-                _ => return Ok(all),
-            }
-        }
+        self.tokens_stream(q).try_collect().await
+    }
+
+    /// Every token matching `q`, newest first, as a stream that fetches the
+    /// next page (`q.limit` tokens each) only when it is needed.
+    pub fn tokens_stream(&self, q: &ListTokens) -> impl Stream<Item = Result<TokenObject>> + '_ {
+        let q = q.clone();
+        paginate(move |cursor| {
+            let q = ListTokens {
+                starting_after: cursor.or_else(|| q.starting_after.clone()),
+                ..q.clone()
+            };
+            async move { self.list_tokens(&q).await }
+        })
     }
 
     pub async fn get_token(&self, id: &str) -> Result<TokenObject> {
@@ -269,8 +355,57 @@ impl Client {
             .await
     }
 
+    /// One page of audit events, newest first. Needs `audit:read`.
+    pub async fn list_audit_events(&self, q: &AuditQuery) -> Result<Page<Event>> {
+        self.send(self.request(Method::GET, "/v1/audit-log").query(q))
+            .await
+    }
+
+    /// Every audit event matching `q`, newest first, following the cursor.
+    pub fn audit_events_stream(&self, q: &AuditQuery) -> impl Stream<Item = Result<Event>> + '_ {
+        let q = q.clone();
+        paginate(move |cursor| {
+            let q = AuditQuery {
+                starting_after: cursor.or_else(|| q.starting_after.clone()),
+                ..q.clone()
+            };
+            async move { self.list_audit_events(&q).await }
+        })
+    }
+
+    /// Every audit event matching `q`'s filters as NDJSON (one
+    /// [`Event`] per line, oldest first, in chain order), streamed as the
+    /// server sends it. `limit` and `starting_after` are not used.
+    ///
+    /// An error answer (401, 403, 400) is returned before any byte; a
+    /// stream that breaks off later yields an [`Error::Transport`] item.
+    pub async fn export_audit(
+        &self,
+        q: &AuditQuery,
+    ) -> Result<impl Stream<Item = Result<Bytes>> + use<>> {
+        let res = self
+            .send_streaming(
+                self.request(Method::GET, "/v1/audit-log/export")
+                    .query(&q.filters_only()),
+            )
+            .await?;
+        Ok(stream::try_unfold(res, |mut res| async move {
+            let chunk = res.chunk().await.map_err(Error::Transport)?;
+            Ok(chunk.map(|c| (c, res)))
+        }))
+    }
+
     pub async fn whoami(&self) -> Result<Whoami> {
         self.send(self.request(Method::GET, "/v1/whoami")).await
+    }
+
+    /// A token's use per day over the last `days` (default 30, at most 90).
+    pub async fn token_usage(&self, id: &str, days: Option<u32>) -> Result<TokenUsage> {
+        let mut req = self.request(Method::GET, &format!("/v1/tokens/{}/usage", segment(id)));
+        if let Some(d) = days {
+            req = req.query(&[("days", d)]);
+        }
+        self.send(req).await
     }
 
     /// The OpenAPI 3 document.
@@ -278,6 +413,46 @@ impl Client {
         self.send(self.request(Method::GET, "/v1/openapi.json"))
             .await
     }
+}
+
+/// The error an answer with a non-success `status` and body `bytes` stands for.
+fn api_error(status: StatusCode, bytes: &[u8]) -> Error {
+    let body = serde_json::from_slice::<ErrorBody>(bytes).unwrap_or_else(|_| ErrorBody {
+        error: fallback_code(status).into(),
+        message: format!("HTTP {status}"),
+        field: None,
+        required_scope: None,
+    });
+    Error::Api {
+        status: status.as_u16(),
+        body,
+    }
+}
+
+/// Every item of every page, fetching the next page (by its cursor) only
+/// when the items before it have been consumed.
+fn paginate<T, F, Fut>(mut fetch: F) -> impl Stream<Item = Result<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Page<T>>>,
+{
+    // `None` once the last page has been fetched; `Some(cursor)` before.
+    let first: Option<Option<String>> = Some(None);
+    stream::try_unfold(first, move |cursor| {
+        let page = cursor.map(&mut fetch);
+        async move {
+            let Some(page) = page else {
+                return Ok(None);
+            };
+            let page = page.await?;
+            let next = match page.next_cursor {
+                Some(cursor) if page.has_more => Some(Some(cursor)),
+                _ => None,
+            };
+            Ok(Some((stream::iter(page.data.into_iter().map(Ok)), next)))
+        }
+    })
+    .try_flatten()
 }
 
 fn fallback_code(status: StatusCode) -> &'static str {

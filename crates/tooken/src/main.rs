@@ -1,10 +1,24 @@
-//! `tooken`: the server, local administration, and (later) the API client,
-//! in one binary.
+//! `tooken`: the server, local administration, and the API client, in one
+//! binary.
+//!
+//! Exit codes: 0 success; 1 when the answer is "no" (the API refused, a
+//! token is not valid, an audit chain is broken, `scan` found credentials);
+//! 2 for usage errors, missing configuration and unreachable servers.
 
 mod admin;
+mod audit;
+mod audit_file;
+mod client;
+mod config;
+mod outcome;
+mod scan;
 mod serve;
+mod table;
+mod tokens;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::outcome::{Failure, Outcome};
 
 /// Default store: an embedded SQLite file in the current directory.
 pub const DEFAULT_DATABASE: &str = "sqlite://tooken.db";
@@ -13,7 +27,9 @@ pub const DEFAULT_DATABASE: &str = "sqlite://tooken.db";
 #[command(
     name = "tooken",
     version,
-    about = "Self-hosted credential service: scoped, expiring, revocable tokens"
+    about = "Self-hosted credential service: scoped, expiring, revocable tokens",
+    after_help = "Client commands read TOOKEN_API_KEY (an API key or a token) and \
+                  TOOKEN_URL (default http://127.0.0.1:7878) from the environment."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -26,6 +42,25 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Administer the store directly (works while the server runs).
     Admin(admin::AdminArgs),
+    /// Issue, list and manage tokens through the API.
+    Tokens(tokens::TokensArgs),
+    /// Check a token, as your services do (exit 1 when it is not valid).
+    Verify(client::VerifyArgs),
+    /// Read, export and verify the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Show the credential in TOOKEN_API_KEY as the API sees it.
+    Whoami(client::WhoamiArgs),
+    /// Find Tooken API keys and tokens in files (exit 1 when any is found).
+    Scan(scan::ScanArgs),
+    /// Check the configuration file.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Print a shell completion script, e.g. `tooken completions bash`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,15 +77,34 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
-            Command::Admin(args) => admin::run(args).await,
+            Command::Serve(args) => serve::run(args)
+                .await
+                .map(|()| Outcome::Success)
+                .map_err(Failure::failed),
+            Command::Admin(args) => admin::run(args)
+                .await
+                .map(|()| Outcome::Success)
+                .map_err(Failure::failed),
+            Command::Tokens(args) => tokens::run(args).await,
+            Command::Verify(args) => client::verify(args).await,
+            Command::Audit(command) => audit::run(command).await,
+            Command::Whoami(args) => client::whoami(args).await,
+            Command::Scan(args) => scan::run(args),
+            Command::Config(command) => config::run(command),
+            Command::Completions { shell } => {
+                let mut out = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "tooken", &mut out);
+                outcome::emit_bytes(&out).map(|()| Outcome::Success)
+            }
         }
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::from(1)
+        Ok(Outcome::Success) => std::process::ExitCode::SUCCESS,
+        Ok(Outcome::Negative) => std::process::ExitCode::from(1),
+        Err(failure) => {
+            // One line, whatever the cause chain held.
+            eprintln!("error: {}", failure.message.replace('\n', " "));
+            std::process::ExitCode::from(failure.code)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `tooken serve`.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,61 +14,89 @@ use tooken_server::AppState;
 use tooken_store::{AuditContext, NewApiKey, Store, DEFAULT_WORKSPACE};
 use tracing_subscriber::EnvFilter;
 
+/// Each setting comes from its flag, else its `TOOKEN_*` variable (both
+/// through clap), else `tooken.toml`, else the default named in its help.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "TOOKEN_LISTEN", default_value = "127.0.0.1:7878")]
-    listen: SocketAddr,
-    /// Store: sqlite://PATH (created if missing).
-    #[arg(long, env = "TOOKEN_DATABASE_URL", default_value = crate::DEFAULT_DATABASE)]
-    database: String,
+    /// Configuration file [default: ./tooken.toml if it exists].
+    #[arg(long, env = "TOOKEN_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7878].
+    #[arg(long, env = "TOOKEN_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Store: sqlite://PATH (created if missing) [default: sqlite://tooken.db].
+    #[arg(long, env = "TOOKEN_DATABASE_URL")]
+    database: Option<String>,
     /// Authentication failures per client address, per window, before its
-    /// answers are slowed down.
-    #[arg(long, env = "TOOKEN_AUTH_SLOW_AFTER", default_value_t = 10)]
-    auth_slow_after: u32,
+    /// answers are slowed down [default: 10].
+    #[arg(long, env = "TOOKEN_AUTH_SLOW_AFTER")]
+    auth_slow_after: Option<u32>,
     /// Authentication failures per client address, per window, before it is
-    /// answered 429 until the window ends.
-    #[arg(long, env = "TOOKEN_AUTH_BLOCK_AFTER", default_value_t = 30)]
-    auth_block_after: u32,
-    /// Length of the brute-force window, in seconds.
-    #[arg(long, env = "TOOKEN_AUTH_WINDOW_SECONDS", default_value_t = 60)]
-    auth_window_seconds: u64,
-    /// Log format.
-    #[arg(long, env = "TOOKEN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
+    /// answered 429 until the window ends [default: 30].
+    #[arg(long, env = "TOOKEN_AUTH_BLOCK_AFTER")]
+    auth_block_after: Option<u32>,
+    /// Length of the brute-force window, in seconds [default: 60].
+    #[arg(long, env = "TOOKEN_AUTH_WINDOW_SECONDS")]
+    auth_window_seconds: Option<u64>,
+    /// Log format [default: text].
+    #[arg(long, env = "TOOKEN_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
+const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 7878));
+
+#[derive(Debug, Clone, Copy, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
     Text,
     Json,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let file = crate::config::load_for_serve(args.config.as_deref())?;
+    let listen = args.listen.or(file.listen).unwrap_or(DEFAULT_LISTEN);
+    let database = args
+        .database
+        .or(file.database)
+        .unwrap_or_else(|| crate::DEFAULT_DATABASE.to_owned());
+    let auth_slow_after = args.auth_slow_after.or(file.auth_slow_after).unwrap_or(10);
+    let auth_block_after = args
+        .auth_block_after
+        .or(file.auth_block_after)
+        .unwrap_or(30);
+    let auth_window_seconds = args
+        .auth_window_seconds
+        .or(file.auth_window_seconds)
+        .unwrap_or(60);
+    let log_format = args
+        .log_format
+        .or(file.log_format)
+        .unwrap_or(LogFormat::Text);
+
     let filter = EnvFilter::try_from_env("TOOKEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match args.log_format {
+    match log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
 
-    let store = Store::open(&args.database)
+    let store = Store::open(&database)
         .await
-        .with_context(|| format!("cannot open the store at {}", args.database))?;
+        .with_context(|| format!("cannot open the store at {database}"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     bootstrap(&store, clock.now()).await?;
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "tooken is listening");
     let limits = AuthLimits {
-        window: Duration::from_secs(args.auth_window_seconds.max(1)),
-        slow_after: args.auth_slow_after,
-        block_after: args.auth_block_after.max(1),
+        window: Duration::from_secs(auth_window_seconds.max(1)),
+        slow_after: auth_slow_after,
+        block_after: auth_block_after.max(1),
         ..AuthLimits::default()
     };
     let state = AppState::new(store.clone(), clock).with_auth_limits(limits);
@@ -106,6 +135,19 @@ async fn bootstrap(store: &Store, now: chrono::DateTime<chrono::Utc>) -> anyhow:
     println!("    {}", key.expose());
     println!();
     println!("It is shown only this once. Store it now, e.g. as TOOKEN_API_KEY.");
+    println!();
+    // The dashboard's first owner signs up through a one-time link (only
+    // its hash is stored; it expires in 24 hours).
+    let setup = tooken_server::dashboard::create_setup_link(store, &workspace.id, now).await?;
+    println!("Set up the dashboard with this one-time link (it works once, within 24 hours):");
+    println!();
+    println!(
+        "    http://127.0.0.1:7878{}",
+        tooken_server::dashboard::setup::link_path(&setup)
+    );
+    println!();
+    println!("(If tooken listens elsewhere, use that address with the same path. Lost it? Run");
+    println!("`tooken admin users create --email you@example.com --role owner`.)");
     println!();
     Ok(())
 }

@@ -2,5 +2,10 @@
 //! `admin` commands on the same store, HTTP between them.
 
 mod admin;
+mod audit_log;
+mod client;
+mod config_file;
 mod helpers;
+mod run;
+mod scan;
 mod serve;
