@@ -1,0 +1,251 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use chrono::Utc;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tooken_axum::{Tooken, TookenBuilder};
+use tooken_client::{Client, CreateToken, TokenWithSecret};
+use tooken_core::audit::Actor;
+use tooken_core::{Clock, Credential, ManualClock, Mode};
+use tooken_store::{AuditContext, NewApiKey, Store};
+
+use crate::invoices;
+
+pub const UNAUTHORIZED_BODY: &str =
+    r#"{"error":"unauthorized","message":"Invalid or missing API key"}"#;
+pub const INVALID_TOKEN: &str = r#"Bearer realm="tooken", error="invalid_token""#;
+
+/// A running Tooken server on a fresh store, with a live API key.
+pub struct TookenServer {
+    pub url: String,
+    /// Shared with the layers made by [`TookenServer::layer`], so that
+    /// expiry is tested by moving it, not by sleeping.
+    pub clock: Arc<ManualClock>,
+    /// Authenticated with the API key.
+    pub client: Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _dir: TempDir,
+}
+
+pub async fn spawn_tooken() -> TookenServer {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = Store::open(&db).await.unwrap();
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let ctx = AuditContext::new(Actor::system());
+    let ws = store
+        .create_workspace("default", &ctx, clock.now())
+        .await
+        .unwrap();
+    let cred = Credential::generate("tok", Mode::Live);
+    store
+        .create_api_key(
+            NewApiKey {
+                workspace_id: &ws.id,
+                mode: Mode::Live,
+                name: "test",
+                secret_hash: cred.hash(),
+                hint: cred.hint(),
+            },
+            &ctx,
+            clock.now(),
+        )
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let state = tooken_server::AppState::new(store, clock.clone());
+    let server = tokio::spawn(tooken_server::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    TookenServer {
+        client: Client::new(&url, cred.expose()).unwrap(),
+        url,
+        clock,
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+impl TookenServer {
+    /// Issues a token through the API key.
+    pub async fn issue(
+        &self,
+        scopes: &[&str],
+        metadata: Option<Value>,
+        expires_in: Option<i64>,
+    ) -> TokenWithSecret {
+        self.client
+            .create_token(&CreateToken {
+                name: "client".into(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                metadata,
+                expires_in,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// A verifier credential: a token that can only verify.
+    pub async fn verifier(&self) -> String {
+        self.issue(&["tokens:verify"], None, None).await.secret
+    }
+
+    /// A layer talking to this server with a fresh verifier, on its clock.
+    pub async fn layer(&self) -> TookenBuilder {
+        let verifier = self.verifier().await;
+        Tooken::builder(&self.url, &verifier)
+            .unwrap()
+            .clock(self.clock.clone())
+    }
+
+    /// Stops the server and waits until it has.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// A running service: the example's app behind the given layer.
+pub struct Service {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+pub async fn spawn_service(tooken: Tooken) -> Service {
+    spawn_router(invoices::app(tooken)).await
+}
+
+pub async fn spawn_router(app: Router) -> Service {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Service {
+        url: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+    }
+}
+
+/// An answer: status, headers, body.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+
+    pub fn www_authenticate(&self) -> Option<&str> {
+        self.headers
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap())
+    }
+
+    /// Asserts Tooken's exact 401 for a presented credential.
+    pub fn assert_invalid_token(&self) {
+        assert_eq!(self.status, StatusCode::UNAUTHORIZED, "{}", self.body);
+        assert_eq!(self.body, UNAUTHORIZED_BODY);
+        assert_eq!(self.www_authenticate(), Some(INVALID_TOKEN));
+    }
+
+    /// Asserts the fail-closed 503.
+    pub fn assert_unavailable(&self) {
+        assert_eq!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            self.body
+        );
+        let body = self.json();
+        assert_eq!(body["error"], "unavailable", "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(self.headers["retry-after"], "1");
+    }
+}
+
+impl Service {
+    /// A request with a raw `Authorization` value, if any.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&str>,
+    ) -> Answer {
+        let mut req = self.http.request(method, format!("{}{}", self.url, path));
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_owned());
+        }
+        let res = req.send().await.unwrap();
+        Answer {
+            status: res.status(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    /// `GET path` with `Authorization: Bearer <token>`.
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.raw(Method::GET, path, Some(&format!("Bearer {token}")), None)
+            .await
+    }
+
+    /// `POST path` with a JSON body and `Authorization: Bearer <token>`.
+    pub async fn post(&self, path: &str, token: &str, body: &str) -> Answer {
+        self.raw(
+            Method::POST,
+            path,
+            Some(&format!("Bearer {token}")),
+            Some(body),
+        )
+        .await
+    }
+}
+
+/// An address nothing listens on.
+pub async fn closed_port_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// Polls `check` every 20 ms until it is true or `limit` has passed.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
