@@ -62,7 +62,10 @@ async fn main() -> anyhow::Result<()> {
         None => std::env::current_exe()?.with_file_name("tooken"),
     };
     if !bin.exists() {
-        bail!("{} not found: run `cargo build --release` first, or pass --tooken", bin.display());
+        bail!(
+            "{} not found: run `cargo build --release` first, or pass --tooken",
+            bin.display()
+        );
     }
     let started = Instant::now();
     let mut server = tokio::process::Command::new(&bin)
@@ -75,14 +78,20 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("start {}", bin.display()))?;
     let mut lines = BufReader::new(server.stderr.take().context("stderr")?).lines();
     let addr = loop {
-        let line = lines.next_line().await?.context("server exited before listening")?;
+        let line = lines
+            .next_line()
+            .await?
+            .context("server exited before listening")?;
         if let Some(a) = line.split("address=").nth(1) {
             break a.split_whitespace().next().unwrap_or_default().to_owned();
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let pid = server.id().context("server pid")?;
-    println!("server ready in {} ms (pid {pid}, {addr})", started.elapsed().as_millis());
+    println!(
+        "server ready in {} ms (pid {pid}, {addr})",
+        started.elapsed().as_millis()
+    );
 
     let secrets = Arc::new(secrets);
     let dur = Duration::from_secs(args.duration);
@@ -134,7 +143,13 @@ async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<String>)> {
     let key = Credential::generate("tok", Mode::Live);
     store
         .create_api_key(
-            NewApiKey { workspace_id: &ws.id, mode: Mode::Live, name: "bench", secret_hash: key.hash(), hint: key.hint() },
+            NewApiKey {
+                workspace_id: &ws.id,
+                mode: Mode::Live,
+                name: "bench",
+                secret_hash: key.hash(),
+                hint: key.hint(),
+            },
             &ctx,
             now,
         )
@@ -169,7 +184,11 @@ async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<String>)> {
             }
             let mut q = sqlx::query(&sql);
             for (id, hash, hint) in &rows {
-                q = q.bind(id.as_str()).bind(hash.as_slice()).bind(hint.as_str()).bind("bench");
+                q = q
+                    .bind(id.as_str())
+                    .bind(hash.as_slice())
+                    .bind(hint.as_str())
+                    .bind("bench");
             }
             q.execute(&mut *tx).await?;
         }
@@ -226,7 +245,11 @@ async fn run(
         errors += e;
     }
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     let rps = lat.len() as f64 / dur.as_secs_f64();
     println!(
         "{name:<24} {rps:>9.0} req/s  p50 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  errors {errors}  server RSS {} MiB",
@@ -241,7 +264,11 @@ async fn run(
 async fn read_response(conn: &mut BufReader<TcpStream>) -> anyhow::Result<u16> {
     let mut line = String::new();
     conn.read_line(&mut line).await?;
-    let status: u16 = line.split_whitespace().nth(1).context("bad status line")?.parse()?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .context("bad status line")?
+        .parse()?;
     let mut len = 0usize;
     loop {
         line.clear();
@@ -261,8 +288,16 @@ async fn read_response(conn: &mut BufReader<TcpStream>) -> anyhow::Result<u16> {
 fn rss_mib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
         .map(|kb| kb / 1024)
         .unwrap_or(0)
 }
@@ -276,7 +311,9 @@ fn splitmix(mut x: u64) -> u64 {
 
 fn redact(url: &str) -> String {
     match url.split_once('@') {
-        Some((head, tail)) if head.contains("://") => format!("{}://…@{tail}", head.split("://").next().unwrap_or("")),
+        Some((head, tail)) if head.contains("://") => {
+            format!("{}://…@{tail}", head.split("://").next().unwrap_or(""))
+        }
         _ => url.to_owned(),
     }
 }

@@ -87,12 +87,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the store at {database}"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    bootstrap(&store, clock.now()).await?;
-
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "tooken is listening");
+    let address = listener.local_addr()?;
+    bootstrap(&store, clock.now(), address).await?;
+    tracing::info!(address = %address, "tooken is listening");
     let limits = AuthLimits {
         window: Duration::from_secs(auth_window_seconds.max(1)),
         slow_after: auth_slow_after,
@@ -108,7 +108,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// On an empty store: create the `default` workspace and a first live API
 /// key, shown this once.
-async fn bootstrap(store: &Store, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
+async fn bootstrap(
+    store: &Store,
+    now: chrono::DateTime<chrono::Utc>,
+    address: std::net::SocketAddr,
+) -> anyhow::Result<()> {
     if !store.list_workspaces().await?.is_empty() {
         return Ok(());
     }
@@ -141,12 +145,18 @@ async fn bootstrap(store: &Store, now: chrono::DateTime<chrono::Utc>) -> anyhow:
     let setup = tooken_server::dashboard::create_setup_link(store, &workspace.id, now).await?;
     println!("Set up the dashboard with this one-time link (it works once, within 24 hours):");
     println!();
+    // A wildcard listen address is not one a browser can open.
+    let host = if address.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), address.port())
+    } else {
+        address
+    };
     println!(
-        "    http://127.0.0.1:7878{}",
+        "    http://{host}{}",
         tooken_server::dashboard::setup::link_path(&setup)
     );
     println!();
-    println!("(If tooken listens elsewhere, use that address with the same path. Lost it? Run");
+    println!("(Behind a proxy, use its address with the same path. Lost it? Run");
     println!("`tooken admin users create --email you@example.com --role owner`.)");
     println!();
     Ok(())

@@ -52,6 +52,22 @@ store_test! {
             }
         }
         assert_eq!(app.store.verify_audit_chain(&app.workspace_id).await.unwrap(), Ok(7));
+
+        // Nor does any secret reach the export.
+        let export = app
+            .http
+            .get(format!("{}/v1/audit-log/export", app.url))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(export.lines().count(), 7);
+        for secret in [&t.secret, &rotated.secret, &app.api_key] {
+            assert!(!export.contains(secret.as_str()));
+        }
     }
 }
 

@@ -14,6 +14,11 @@ async fn first_start_creates_the_store_and_prints_a_key_once() {
         "tooken.db is created in the current directory"
     );
     let key = first_key(&out);
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{port}/dashboard/setup/")),
+        "the setup link names the address tooken listens on: {out}"
+    );
     assert!(tooken_core::credential::is_well_formed(&key));
     assert_eq!(status_with(&server.url, &key).await, 200);
     let (status, _) = server.stop_with("INT");
