@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod failures;
+pub mod metrics;
 pub mod openapi;
 pub mod settings;
 pub mod system;
@@ -54,6 +55,7 @@ pub struct AppState {
     pub failures: Arc<FailureLog>,
     pub cache: Arc<CredentialCache>,
     pub dashboard: Arc<dashboard::DashboardState>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             throttle: Arc::default(),
             failures: Arc::default(),
             cache: Arc::default(),
+            metrics: Arc::default(),
             dashboard: Arc::default(),
         }
     }
@@ -127,6 +130,8 @@ pub fn app(state: AppState) -> Router {
         .merge(system::router())
         .merge(openapi::router())
         .merge(dashboard::router())
+        .merge(metrics::router())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             (

@@ -28,6 +28,7 @@ use crate::AppState;
         crate::system::whoami,
         crate::system::healthz,
         crate::system::readyz,
+        crate::metrics::render,
         openapi_json,
     ),
     modifiers(&BearerAuth),

@@ -96,6 +96,7 @@ pub async fn verify_token(
     let required = parse_scopes("scopes", &req.scopes)?;
     let now = state.clock.now();
     let verdict = judge(&state, &caller.principal, &req.token, &required, now).await?;
+    state.metrics.record_verification(verdict.code);
     Ok(Json(VerifyResponse {
         valid: verdict.code == VerifyCode::Valid,
         code: verdict.code,

@@ -495,6 +495,7 @@ store_test! {
             ("/v1/openapi.json", "get"),
             ("/healthz", "get"),
             ("/readyz", "get"),
+        ("/metrics", "get"),
         ] {
             assert!(
                 paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -541,5 +542,31 @@ store_test! {
             .await
             .unwrap();
         assert_eq!(res.headers()["x-request-id"], "mine-123");
+    }
+}
+
+store_test! {
+    async fn metrics_count_requests_verifications_and_pool_use_without_secrets(app) {
+        let t = app.token("svc", &["a:read"]).await;
+        app.client.get_token(&t.token.id).await.unwrap();
+        app.client.verify(&tooken_client::VerifyRequest { token: t.secret.clone(), scopes: vec![] }).await.unwrap();
+        app.client.verify(&tooken_client::VerifyRequest { token: "nope".into(), scopes: vec![] }).await.unwrap();
+        let (status, headers, body) = app.raw(Method::GET, "/metrics", None, None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(headers["content-type"].to_str().unwrap().contains("openmetrics"));
+        for line in [
+            r#"tooken_http_requests_total{method="POST",route="/v1/tokens",status="201"} 1"#,
+            r#"tooken_http_requests_total{method="GET",route="/v1/tokens/{id}",status="200"} 1"#,
+            r#"tooken_verifications_total{code="VALID"} 1"#,
+            r#"tooken_verifications_total{code="MALFORMED"} 1"#,
+        ] {
+            assert!(body.contains(line), "missing {line} in\n{body}");
+        }
+        assert!(body.contains("tooken_http_request_duration_seconds_bucket{le="));
+        assert!(body.contains("tooken_store_pool_connections "));
+        for secret in [&t.secret, &app.api_key] {
+            assert!(!body.contains(secret.as_str()));
+        }
+        assert!(!body.contains(&t.token.id), "routes are templates, not paths");
     }
 }
