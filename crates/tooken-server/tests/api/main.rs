@@ -44,6 +44,8 @@ macro_rules! store_test {
 mod audit;
 mod auth;
 mod helpers;
+#[path = "../support/pg.rs"]
+mod pg;
 mod semantics;
 mod tokens;
 mod validation;

@@ -30,3 +30,5 @@ macro_rules! store_test {
 mod browser;
 mod helpers;
 mod http;
+#[path = "../support/pg.rs"]
+mod pg;
