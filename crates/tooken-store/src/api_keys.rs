@@ -1,15 +1,16 @@
 //! Workspace API keys: admin credentials with full access to their
 //! workspace, in their mode.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
 use tooken_core::{Mode, SecretHash};
 
 use crate::audit::{append, AuditContext, NewEvent};
+use crate::row::Columns;
 use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,24 +35,28 @@ pub struct NewApiKey<'a> {
     pub hint: String,
 }
 
-fn api_key_from_row(row: &AnyRow) -> Result<ApiKey> {
-    let mode: String = row.try_get("mode")?;
+fn api_key_from_row(row: &impl Columns) -> Result<ApiKey> {
+    let mode = row.text("mode")?;
     Ok(ApiKey {
-        id: row.try_get("id")?,
-        workspace_id: row.try_get("workspace_id")?,
+        id: row.text("id")?,
+        workspace_id: row.text("workspace_id")?,
         mode: mode
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("api key mode {mode:?}")))?,
-        name: row.try_get("name")?,
-        hint: row.try_get("hint")?,
-        created_at: from_ms(row.try_get("created_at")?),
-        regenerated_at: opt_from_ms(row.try_get("regenerated_at")?),
-        last_used_at: opt_from_ms(row.try_get("last_used_at")?),
+        name: row.text("name")?,
+        hint: row.text("hint")?,
+        created_at: from_ms(row.int("created_at")?),
+        regenerated_at: opt_from_ms(row.opt_int("regenerated_at")?),
+        last_used_at: opt_from_ms(row.opt_int("last_used_at")?),
     })
 }
 
-const COLUMNS: &str =
-    "id, workspace_id, mode, name, hint, created_at, regenerated_at, last_used_at";
+/// Last use is the latest over the key's daily usage rows (see usage.rs).
+const COLUMNS: &str = "id, workspace_id, mode, name, hint, created_at, regenerated_at, \
+     (SELECT max(u.last_used_at) FROM usage_daily u WHERE u.subject_id = api_keys.id) AS last_used_at";
+
+static BY_SECRET: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1"));
 
 impl Store {
     #[tracing::instrument(skip(self, ctx))]
@@ -122,12 +127,14 @@ impl Store {
 
     /// The key whose secret hashes to `hash`, if any.
     pub async fn api_key_by_secret(&self, hash: &SecretHash) -> Result<Option<ApiKey>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1"
-        ))
-        .bind(&hash.as_bytes()[..])
-        .fetch_optional(&self.pool)
-        .await?;
+        let key = &hash.as_bytes()[..];
+        if let Some(readers) = &self.readers {
+            return readers.one(&BY_SECRET, &key, |r| api_key_from_row(r));
+        }
+        let row = sqlx::query(&BY_SECRET)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(api_key_from_row).transpose()
     }
 

@@ -8,6 +8,9 @@
 
 mod api_keys;
 mod audit;
+mod group;
+mod reader;
+mod row;
 mod sql;
 mod tokens;
 mod usage;
@@ -54,6 +57,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// From the embedded store's synchronous read path.
+    #[error(transparent)]
+    Embedded(#[from] rusqlite::Error),
 }
 
 impl StoreError {
@@ -98,6 +104,10 @@ pub struct Store {
     backend: Backend,
     watch: Option<Arc<watch::Watch>>,
     pg_watch: Option<Arc<watch::PgWatch>>,
+    /// SQLite only: synchronous connections for credential lookups.
+    readers: Option<Arc<reader::Readers>>,
+    /// The group-commit writer for token creation.
+    creates: Option<Arc<group::Creates>>,
 }
 
 impl Store {
@@ -147,9 +157,13 @@ impl Store {
                         Backend::Sqlite => {
                             // WAL lets readers go on while one writes; FULL
                             // puts every commit on disk before it returns.
+                            // Statement journals stay in memory, and a
+                            // 16 MiB page cache keeps a batch's pages from
+                            // spilling mid-transaction.
                             conn.execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
                             )
                             .await?;
                         }
@@ -179,26 +193,39 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        let (watch, pg_watch) = match backend {
+        let (watch, pg_watch, readers) = match backend {
             Backend::Sqlite => {
                 let path = raw_url
                     .strip_prefix("sqlite://")
                     .or_else(|| raw_url.strip_prefix("sqlite:"))
                     .unwrap_or(raw_url);
                 let path = path.split('?').next().unwrap_or(path);
-                (watch::Watch::sqlite(path).map(Arc::new), None)
+                // One reader per thread that may look up at once.
+                let count = std::thread::available_parallelism().map_or(2, |n| n.get()) + 2;
+                let readers = reader::Readers::open(path, count)?;
+                (
+                    watch::Watch::sqlite(path).map(Arc::new),
+                    None,
+                    Some(Arc::new(readers)),
+                )
             }
             Backend::Postgres => {
                 let pg = Arc::new(watch::PgWatch::default());
                 tokio::spawn(watch::listen(url.clone(), pg.clone()));
-                (Some(Arc::new(watch::Watch::Postgres(pg.clone()))), Some(pg))
+                (
+                    Some(Arc::new(watch::Watch::Postgres(pg.clone()))),
+                    Some(pg),
+                    None,
+                )
             }
         };
         Ok(Store {
-            pool,
+            pool: pool.clone(),
             backend,
             watch,
             pg_watch,
+            readers,
+            creates: Some(Arc::new(group::Creates::start(pool.clone(), backend))),
         })
     }
 

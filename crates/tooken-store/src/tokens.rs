@@ -1,15 +1,17 @@
 //! Tokens: the credentials Tooken issues for use in its users' systems.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Transaction};
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
 use tooken_core::token::TokenStatus;
 use tooken_core::{Mode, Scope, SecretHash};
 
 use crate::audit::{append, AuditContext, NewEvent};
+use crate::row::Columns;
 use crate::sql::{Arg, SqlBuilder};
 use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
 
@@ -86,13 +88,15 @@ pub struct TokenMatch {
     pub previous_valid_until: Option<DateTime<Utc>>,
 }
 
+/// Last use is the latest over the token's daily usage rows (see usage.rs).
 const COLUMNS: &str =
     "id, workspace_id, mode, name, description, scopes, metadata, hint, created_at, \
-     created_by, parent_id, expires_at, last_used_at, revoked_at, revoked_reason";
+     created_by, parent_id, expires_at, revoked_at, revoked_reason, \
+     (SELECT max(u.last_used_at) FROM usage_daily u WHERE u.subject_id = tokens.id) AS last_used_at";
 
-fn token_from_row(row: &AnyRow) -> Result<TokenRecord> {
-    let mode: String = row.try_get("mode")?;
-    let scopes: String = row.try_get("scopes")?;
+fn token_from_row(row: &impl Columns) -> Result<TokenRecord> {
+    let mode = row.text("mode")?;
+    let scopes = row.text("scopes")?;
     let scopes: Vec<String> = serde_json::from_str(&scopes)
         .map_err(|e| StoreError::Corrupt(format!("token scopes: {e}")))?;
     let scopes = scopes
@@ -101,29 +105,52 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord> {
             Scope::parse(s).map_err(|e| StoreError::Corrupt(format!("token scope {s:?}: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
-    let metadata: Option<String> = row.try_get("metadata")?;
+    let metadata = row.opt_text("metadata")?;
     let metadata = metadata
         .map(|m| serde_json::from_str(&m))
         .transpose()
         .map_err(|e| StoreError::Corrupt(format!("token metadata: {e}")))?;
     Ok(TokenRecord {
-        id: row.try_get("id")?,
-        workspace_id: row.try_get("workspace_id")?,
+        id: row.text("id")?,
+        workspace_id: row.text("workspace_id")?,
         mode: mode
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("token mode {mode:?}")))?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
+        name: row.text("name")?,
+        description: row.opt_text("description")?,
         scopes,
         metadata,
-        hint: row.try_get("hint")?,
-        created_at: from_ms(row.try_get("created_at")?),
-        created_by: row.try_get("created_by")?,
-        parent_id: row.try_get("parent_id")?,
-        expires_at: opt_from_ms(row.try_get("expires_at")?),
-        last_used_at: opt_from_ms(row.try_get("last_used_at")?),
-        revoked_at: opt_from_ms(row.try_get("revoked_at")?),
-        revoked_reason: row.try_get("revoked_reason")?,
+        hint: row.text("hint")?,
+        created_at: from_ms(row.int("created_at")?),
+        created_by: row.text("created_by")?,
+        parent_id: row.opt_text("parent_id")?,
+        expires_at: opt_from_ms(row.opt_int("expires_at")?),
+        last_used_at: opt_from_ms(row.opt_int("last_used_at")?),
+        revoked_at: opt_from_ms(row.opt_int("revoked_at")?),
+        revoked_reason: row.opt_text("revoked_reason")?,
+    })
+}
+
+/// A token by either of its secrets, and which one matched.
+static BY_SECRET: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS}, CASE WHEN secret_hash = $1 THEN 1 ELSE 0 END AS current, \
+         previous_valid_until FROM tokens WHERE secret_hash = $1 OR previous_secret_hash = $1"
+    )
+});
+
+fn token_match_from_row(row: &impl Columns) -> Result<TokenMatch> {
+    let current = row.int("current")? == 1;
+    let previous_valid_until = if current {
+        None
+    } else {
+        // A previous secret without a deadline cannot happen; treat it as
+        // already expired rather than valid forever.
+        Some(opt_from_ms(row.opt_int("previous_valid_until")?).unwrap_or_default())
+    };
+    Ok(TokenMatch {
+        token: token_from_row(row)?,
+        previous_valid_until,
     })
 }
 
@@ -142,6 +169,58 @@ fn token_event(t: &TokenRecord, action: &'static str, details: Value) -> NewEven
         }),
         details,
     }
+}
+
+/// Writes a new token and its audit event in `tx`.
+pub(crate) async fn write_token(
+    backend: crate::Backend,
+    tx: &mut Transaction<'static, Any>,
+    token: &TokenRecord,
+    secret_hash: &SecretHash,
+    ctx: &AuditContext,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tokens (id, workspace_id, mode, name, description, scopes, metadata, \
+         secret_hash, hint, created_at, created_by, parent_id, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&token.id)
+    .bind(&token.workspace_id)
+    .bind(token.mode.as_str())
+    .bind(&token.name)
+    .bind(&token.description)
+    .bind(scopes_json(&token.scopes))
+    .bind(
+        token
+            .metadata
+            .as_ref()
+            .map(|m| Value::from(m.clone()).to_string()),
+    )
+    .bind(&secret_hash.as_bytes()[..])
+    .bind(&token.hint)
+    .bind(to_ms(now))
+    .bind(&token.created_by)
+    .bind(&token.parent_id)
+    .bind(token.expires_at.map(to_ms))
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::from_sqlx)?;
+    let details = json!({
+        "name": token.name,
+        "scopes": token.scopes,
+        "expires_at": token.expires_at,
+        "parent_id": token.parent_id,
+    });
+    append(
+        backend,
+        tx,
+        ctx,
+        token_event(token, "token.created", details),
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -169,49 +248,15 @@ impl Store {
             revoked_at: None,
             revoked_reason: None,
         };
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO tokens (id, workspace_id, mode, name, description, scopes, metadata, \
-             secret_hash, hint, created_at, created_by, parent_id, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&token.id)
-        .bind(&token.workspace_id)
-        .bind(token.mode.as_str())
-        .bind(&token.name)
-        .bind(&token.description)
-        .bind(scopes_json(&token.scopes))
-        .bind(
-            token
-                .metadata
-                .as_ref()
-                .map(|m| Value::from(m.clone()).to_string()),
-        )
-        .bind(&new.secret_hash.as_bytes()[..])
-        .bind(&token.hint)
-        .bind(to_ms(now))
-        .bind(&token.created_by)
-        .bind(&token.parent_id)
-        .bind(token.expires_at.map(to_ms))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        let details = json!({
-            "name": token.name,
-            "scopes": token.scopes,
-            "expires_at": token.expires_at,
-            "parent_id": token.parent_id,
-        });
-        append(
-            self.backend,
-            &mut tx,
-            ctx,
-            token_event(&token, "token.created", details),
-            now,
-        )
-        .await?;
-        self.commit(tx).await?;
-        Ok(token)
+        match &self.creates {
+            Some(creates) => creates.submit(token, new.secret_hash, ctx, now).await,
+            None => {
+                let mut tx = self.begin_write().await?;
+                write_token(self.backend, &mut tx, &token, &new.secret_hash, ctx, now).await?;
+                self.commit(tx).await?;
+                Ok(token)
+            }
+        }
     }
 
     /// One token of a workspace and mode. Tokens of other workspaces or
@@ -235,26 +280,15 @@ impl Store {
 
     /// The token one of whose secrets hashes to `hash`.
     pub async fn token_by_secret(&self, hash: &SecretHash) -> Result<Option<TokenMatch>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS}, CASE WHEN secret_hash = $1 THEN 1 ELSE 0 END AS current, previous_valid_until FROM tokens \
-             WHERE secret_hash = $1 OR previous_secret_hash = $1"
-        ))
-        .bind(&hash.as_bytes()[..])
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let current = row.try_get::<i64, _>("current")? == 1;
-        let previous_valid_until = if current {
-            None
-        } else {
-            // A previous secret without a deadline cannot happen; treat it as
-            // already expired rather than valid forever.
-            Some(opt_from_ms(row.try_get("previous_valid_until")?).unwrap_or_default())
-        };
-        Ok(Some(TokenMatch {
-            token: token_from_row(&row)?,
-            previous_valid_until,
-        }))
+        let key = &hash.as_bytes()[..];
+        if let Some(readers) = &self.readers {
+            return readers.one(&BY_SECRET, &key, |r| token_match_from_row(r));
+        }
+        let row = sqlx::query(&BY_SECRET)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_match_from_row).transpose()
     }
 
     /// Tokens of a workspace and mode, newest first, one page at a time.

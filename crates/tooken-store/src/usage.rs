@@ -5,7 +5,13 @@ use sqlx::Row;
 
 use tooken_core::api::DailyUsage;
 
+use crate::sql::{Arg, SqlBuilder};
 use crate::{to_ms, Result, Store};
+
+/// Rows per statement when recording usage (5 binds each). Binding
+/// costs grow with the number of placeholders in a statement, so a few dozen
+/// rows do better than hundreds.
+const USAGE_ROWS_PER_STATEMENT: usize = 64;
 
 /// Use of one token or API key since the last flush.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,37 +23,51 @@ pub struct UsageBatch {
 }
 
 impl Store {
-    /// Adds gathered use to the store in one transaction: last-use times
-    /// only move forward, and daily counts add up.
+    /// Adds gathered use to the store in one transaction: daily counts add
+    /// up and last-use times only move forward. Each credential's use is one
+    /// narrow row per day (its last use is the latest over those rows), and
+    /// rows go in [`USAGE_ROWS_PER_STATEMENT`] at a time: a busy second
+    /// touches thousands of tokens, and rewriting each token's row, one
+    /// statement each, made the flush the busiest writer of all.
     pub async fn record_usage(&self, api_keys: &[UsageBatch], tokens: &[UsageBatch]) -> Result<()> {
         if api_keys.is_empty() && tokens.is_empty() {
             return Ok(());
         }
-        let greatest = self.backend.greatest("coalesce(last_used_at, 0)", "$1");
+        let greatest = self.backend.greatest(
+            "coalesce(usage_daily.last_used_at, 0)",
+            "excluded.last_used_at",
+        );
         let mut tx = self.begin_write().await?;
-        for (table, batches) in [("api_keys", api_keys), ("tokens", tokens)] {
-            let touch = format!("UPDATE {table} SET last_used_at = {greatest} WHERE id = $2");
-            for b in batches {
-                sqlx::query(&touch)
-                    .bind(to_ms(b.last_used_at))
-                    .bind(&b.id)
-                    .execute(&mut *tx)
-                    .await?;
-                for (day, verifications, calls) in &b.days {
-                    sqlx::query(
-                        "INSERT INTO usage_daily (subject_id, day, verifications, api_calls) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (subject_id, day) DO UPDATE SET \
-                         verifications = usage_daily.verifications + excluded.verifications, \
-                         api_calls = usage_daily.api_calls + excluded.api_calls",
-                    )
-                    .bind(&b.id)
-                    .bind(day.to_string())
-                    .bind(*verifications)
-                    .bind(*calls)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+        let days: Vec<_> = api_keys
+            .iter()
+            .chain(tokens)
+            .flat_map(|b| b.days.iter().map(move |d| (b, d)))
+            .collect();
+        for chunk in days.chunks(USAGE_ROWS_PER_STATEMENT) {
+            let mut q = SqlBuilder::new(
+                "INSERT INTO usage_daily (subject_id, day, verifications, api_calls, last_used_at) \
+                 VALUES ",
+            );
+            for (i, (b, (day, verifications, calls))) in chunk.iter().enumerate() {
+                q.push(if i == 0 { "(" } else { ", (" })
+                    .bind(Arg::Text(b.id.clone()))
+                    .push(", ")
+                    .bind(Arg::Text(day.to_string()))
+                    .push(", ")
+                    .bind(Arg::Int(*verifications))
+                    .push(", ")
+                    .bind(Arg::Int(*calls))
+                    .push(", ")
+                    .bind(Arg::Int(to_ms(b.last_used_at)))
+                    .push(")");
             }
+            q.push(&format!(
+                " ON CONFLICT (subject_id, day) DO UPDATE SET \
+                 verifications = usage_daily.verifications + excluded.verifications, \
+                 api_calls = usage_daily.api_calls + excluded.api_calls, \
+                 last_used_at = {greatest}"
+            ));
+            q.query().execute(&mut *tx).await?;
         }
         self.commit(tx).await?;
         Ok(())
@@ -75,5 +95,69 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use sqlx::Connection;
+
+    /// A store written before last use moved to the daily rows keeps each
+    /// credential's last use (and its existing daily counts).
+    #[tokio::test]
+    async fn last_use_survives_the_move_to_daily_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let mut before = sqlx::migrate!("migrations/sqlite");
+        before.migrations = Cow::Owned(
+            before
+                .migrations
+                .iter()
+                .filter(|m| m.version < 4)
+                .cloned()
+                .collect(),
+        );
+        before.run(&mut conn).await.unwrap();
+        for sql in [
+            "INSERT INTO workspaces (id, name, created_at) VALUES ('ws_1', 'default', 0)",
+            "INSERT INTO api_keys (id, workspace_id, mode, name, secret_hash, hint, created_at, last_used_at) \
+             VALUES ('key_1', 'ws_1', 'live', 'k', x'01', 'h', 0, 1700000000000)",
+            "INSERT INTO tokens (id, workspace_id, mode, name, scopes, secret_hash, hint, created_at, created_by, last_used_at) \
+             VALUES ('tk_1', 'ws_1', 'live', 't', '[]', x'02', 'h', 0, 'key_1', 1700000005000)",
+            "INSERT INTO tokens (id, workspace_id, mode, name, scopes, secret_hash, hint, created_at, created_by) \
+             VALUES ('tk_2', 'ws_1', 'live', 'never', '[]', x'03', 'h', 0, 'key_1')",
+            "INSERT INTO usage_daily (subject_id, day, verifications, api_calls) VALUES ('tk_1', '2023-11-14', 7, 2)",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+
+        let store = crate::Store::open(&url).await.unwrap();
+        let token = store
+            .token("ws_1", tooken_core::Mode::Live, "tk_1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            token.last_used_at.unwrap().timestamp_millis(),
+            1700000005000
+        );
+        let never = store
+            .token("ws_1", tooken_core::Mode::Live, "tk_2")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(never.last_used_at, None);
+        let key = store.api_key("key_1").await.unwrap().unwrap();
+        assert_eq!(key.last_used_at.unwrap().timestamp_millis(), 1700000000000);
+        let days = store
+            .daily_usage("tk_1", "2023-11-01".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(days.len(), 1);
+        assert_eq!((days[0].verifications, days[0].api_calls), (7, 2));
     }
 }

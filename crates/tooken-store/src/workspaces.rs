@@ -2,13 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
 use tooken_core::Settings;
 
 use crate::audit::{append, AuditContext, NewEvent};
+use crate::row::Columns;
 use crate::{from_ms, to_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,17 +18,17 @@ pub struct Workspace {
     pub settings: Settings,
 }
 
-fn workspace_from_row(row: &AnyRow) -> Result<Workspace> {
+fn workspace_from_row(row: &impl Columns) -> Result<Workspace> {
     Ok(Workspace {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        created_at: from_ms(row.try_get("created_at")?),
+        id: row.text("id")?,
+        name: row.text("name")?,
+        created_at: from_ms(row.int("created_at")?),
         settings: Settings {
-            require_expiration: row.try_get::<i64, _>("require_expiration")? != 0,
-            max_token_ttl_seconds: row.try_get("max_token_ttl_seconds")?,
-            default_token_ttl_seconds: row.try_get("default_token_ttl_seconds")?,
-            token_prefix: row.try_get("token_prefix")?,
-            audit_retention_days: row.try_get("audit_retention_days")?,
+            require_expiration: row.int("require_expiration")? != 0,
+            max_token_ttl_seconds: row.opt_int("max_token_ttl_seconds")?,
+            default_token_ttl_seconds: row.opt_int("default_token_ttl_seconds")?,
+            token_prefix: row.text("token_prefix")?,
+            audit_retention_days: row.opt_int("audit_retention_days")?,
         },
     })
 }
@@ -103,7 +102,11 @@ impl Store {
     }
 
     pub async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
-        let row = sqlx::query("SELECT * FROM workspaces WHERE id = $1")
+        const BY_ID: &str = "SELECT * FROM workspaces WHERE id = $1";
+        if let Some(readers) = &self.readers {
+            return readers.one(BY_ID, &id, |r| workspace_from_row(r));
+        }
+        let row = sqlx::query(BY_ID)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;

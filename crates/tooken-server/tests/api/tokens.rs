@@ -459,14 +459,14 @@ store_test! {
         as_token.list_tokens(&ListTokens::default()).await.unwrap();
         // Gathered in memory; written on the next flush (or at shutdown).
         app.stop().await;
-        let last: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM tokens WHERE id = $1")
+        let last: Option<i64> = sqlx::query_scalar("SELECT max(last_used_at) FROM usage_daily WHERE subject_id = $1")
             .bind(&issued.token.id)
             .fetch_one(app.store.pool())
             .await
             .unwrap();
         assert_eq!(last, Some(app.clock_now().timestamp_millis()));
         let key_last: Option<i64> =
-            sqlx::query_scalar("SELECT last_used_at FROM api_keys WHERE id = $1")
+            sqlx::query_scalar("SELECT max(last_used_at) FROM usage_daily WHERE subject_id = $1")
                 .bind(&app.api_key_id)
                 .fetch_one(app.store.pool())
                 .await

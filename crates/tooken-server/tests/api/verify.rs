@@ -156,7 +156,7 @@ store_test! {
         app.clock.advance(chrono::Duration::seconds(3));
         assert!(verify(&app, &issued.secret, &[]).await.valid);
         app.stop().await;
-        let last: Option<i64> = sqlx::query_scalar("SELECT last_used_at FROM tokens WHERE id = $1")
+        let last: Option<i64> = sqlx::query_scalar("SELECT max(last_used_at) FROM usage_daily WHERE subject_id = $1")
             .bind(&issued.token.id)
             .fetch_one(app.store.pool())
             .await
