@@ -48,5 +48,6 @@ mod helpers;
 mod pg;
 mod semantics;
 mod tokens;
+mod under_load;
 mod validation;
 mod verify;
