@@ -5,13 +5,15 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use tooken_core::api::{
     IntrospectRequest, IntrospectResponse, VerifiedToken, VerifyRequest, VerifyResponse,
 };
 use tooken_core::scope::{any_covers, parse_scopes, TOKENS_VERIFY};
 use tooken_core::token::{TokenStatus, VerifyCode};
 use tooken_core::{Credential, CredentialKind, Scope};
-use tooken_store::TokenRecord;
+
+use tooken_store::TokenMatch;
 
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiResult, ErrorBody};
@@ -27,7 +29,8 @@ pub fn router() -> Router<AppState> {
 /// The verdict on a presented token, for the caller's workspace and mode.
 pub struct Verdict {
     pub code: VerifyCode,
-    pub token: Option<TokenRecord>,
+    /// Shared with the credential cache: judging copies nothing.
+    pub token: Option<Arc<TokenMatch>>,
 }
 
 /// Judges `candidate` as a token of `principal`'s workspace and mode.
@@ -56,7 +59,7 @@ pub async fn judge(
     let Some(found) = state.token_by_secret(&credential.hash()).await? else {
         return Ok(not_found);
     };
-    let token = found.token.clone();
+    let token = &found.token;
     if token.workspace_id != principal.workspace_id()
         || token.mode != principal.mode()
         || found.previous_valid_until.is_some_and(|until| now >= until)
@@ -78,7 +81,7 @@ pub async fn judge(
     }
     Ok(Verdict {
         code,
-        token: Some(token),
+        token: Some(found),
     })
 }
 
@@ -100,13 +103,16 @@ pub async fn verify_token(
     Ok(Json(VerifyResponse {
         valid: verdict.code == VerifyCode::Valid,
         code: verdict.code,
-        token: verdict.token.map(|t| VerifiedToken {
-            id: t.id,
-            name: t.name,
-            scopes: t.scopes,
-            metadata: t.metadata,
-            expires_at: t.expires_at,
-            mode: t.mode,
+        token: verdict.token.map(|found| {
+            let t = &found.token;
+            VerifiedToken {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                scopes: t.scopes.clone(),
+                metadata: t.metadata.clone(),
+                expires_at: t.expires_at,
+                mode: t.mode,
+            }
         }),
     }))
 }
@@ -123,7 +129,7 @@ pub async fn introspect(
     caller.require(TOKENS_VERIFY)?;
     let now = state.clock.now();
     let verdict = judge(&state, &caller.principal, &req.token, &[], now).await?;
-    let response = match verdict.token {
+    let response = match verdict.token.as_deref().map(|found| &found.token) {
         Some(t) if verdict.code == VerifyCode::Valid => IntrospectResponse {
             active: true,
             scope: Some(
@@ -135,8 +141,8 @@ pub async fn introspect(
             ),
             exp: t.expires_at.map(|e| e.timestamp()),
             iat: Some(t.created_at.timestamp()),
-            sub: Some(t.id),
-            client_id: Some(t.created_by),
+            sub: Some(t.id.clone()),
+            client_id: Some(t.created_by.clone()),
             token_type: Some("bearer".into()),
         },
         _ => IntrospectResponse::default(),
