@@ -1,0 +1,158 @@
+//! Micro-benchmarks of the verification core, without HTTP: parsing a
+//! presented credential, hashing it, and judging it (parse + hash + lookup +
+//! checks, as `POST /v1/tokens/verify` does) against a SQLite store holding
+//! 1,000,000 tokens (`TOOKEN_BENCH_TOKENS` to change).
+//!
+//! ```sh
+//! cargo bench -p tooken-bench --bench core
+//! ```
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tooken_core::audit::Actor;
+use tooken_core::credential::API_KEY_PREFIX;
+use tooken_core::{Clock, Credential, Mode, SystemClock};
+use tooken_server::auth::Principal;
+use tooken_server::cache::CredentialCache;
+use tooken_server::verify::judge;
+use tooken_server::AppState;
+use tooken_store::{AuditContext, NewApiKey, Store};
+
+struct Setup {
+    state: AppState,
+    uncached: AppState,
+    principal: Principal,
+    secrets: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(n: usize) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let now = SystemClock.now();
+    let ctx = AuditContext::new(Actor::system());
+    let ws = store.create_workspace("default", &ctx, now).await.unwrap();
+    let key = Credential::generate(API_KEY_PREFIX, Mode::Live);
+    let api_key = store
+        .create_api_key(
+            NewApiKey {
+                workspace_id: &ws.id,
+                mode: Mode::Live,
+                name: "bench",
+                secret_hash: key.hash(),
+                hint: key.hint(),
+            },
+            &ctx,
+            now,
+        )
+        .await
+        .unwrap();
+
+    // Seeded straight into the file, in one transaction.
+    let started = std::time::Instant::now();
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    let tx = conn.transaction().unwrap();
+    let mut secrets = Vec::with_capacity(n);
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO tokens (id, workspace_id, mode, name, scopes, secret_hash, hint, \
+                 created_at, created_by) VALUES (?1, ?2, 'live', 'bench', '[\"bench:read\"]', ?3, ?4, ?5, ?6)",
+            )
+            .unwrap();
+        for _ in 0..n {
+            let c = Credential::generate("tkn", Mode::Live);
+            let id = tooken_core::id::new_id(tooken_core::id::IdKind::Token, now);
+            insert
+                .execute(rusqlite::params![
+                    id,
+                    ws.id,
+                    &c.hash().as_bytes()[..],
+                    c.hint(),
+                    now.timestamp_millis(),
+                    api_key.id
+                ])
+                .unwrap();
+            secrets.push(c.expose().to_owned());
+        }
+    }
+    tx.commit().unwrap();
+    eprintln!(
+        "seeded {n} tokens in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let state = AppState::new(store.clone(), clock.clone());
+    let mut uncached = AppState::new(store, clock);
+    // Room for one entry: every lookup of a different token goes to SQLite.
+    uncached.cache = Arc::new(CredentialCache::with_capacity(1));
+    Setup {
+        state,
+        uncached,
+        principal: Principal::ApiKey(api_key),
+        secrets,
+        _dir: dir,
+    }
+}
+
+fn principal_of(s: &Setup) -> &Principal {
+    &s.principal
+}
+
+fn benches(c: &mut Criterion) {
+    let n = std::env::var("TOOKEN_BENCH_TOKENS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = rt.block_on(setup(n));
+    let hot = s.secrets[n / 2].clone();
+
+    c.bench_function("credential/parse", |b| {
+        b.iter(|| Credential::parse(black_box(&hot)).unwrap())
+    });
+    let parsed = Credential::parse(&hot).unwrap();
+    c.bench_function("credential/hash", |b| b.iter(|| black_box(&parsed).hash()));
+
+    c.bench_function("store/change_marker", |b| {
+        b.iter(|| black_box(s.state.store.change_marker()))
+    });
+
+    let now = SystemClock.now();
+    let (state, hot) = (&s.state, &hot);
+    c.bench_function("verify_core/same_token_cached", |b| {
+        b.to_async(&rt).iter(|| async {
+            let v = judge(state, principal_of(&s), black_box(hot), &[], now)
+                .await
+                .unwrap();
+            assert!(v.token.is_some());
+        })
+    });
+    let mut i = 0u64;
+    let (uncached, principal, secrets) = (&s.uncached, &s.principal, &s.secrets);
+    c.bench_function("verify_core/random_token_from_store", |b| {
+        b.to_async(&rt).iter(|| {
+            // A different token each time, spread over all n.
+            i = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let secret = &secrets[(i % n as u64) as usize];
+            async move {
+                let v = judge(uncached, principal, black_box(secret), &[], now)
+                    .await
+                    .unwrap();
+                assert!(v.token.is_some());
+            }
+        })
+    });
+}
+
+criterion_group!(core, benches);
+criterion_main!(core);
