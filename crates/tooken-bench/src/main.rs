@@ -7,6 +7,12 @@
 //!
 //! The load generator speaks raw HTTP/1.1 over keep-alive sockets so that it
 //! costs as little CPU as possible on a machine it shares with the server.
+//!
+//! `tooken-bench propagation --database postgres://…` measures instead how
+//! fast a revocation on one node is in force on another: it seeds N
+//! tokens, starts two nodes on the same PostgreSQL database, verifies every
+//! token on node B (so B has them cached), then for each one revokes it on
+//! node A and at once verifies it on node B until B rejects it.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -22,7 +28,35 @@ use tooken_core::{Clock, Credential, Mode, SystemClock};
 use tooken_store::{AuditContext, NewApiKey, Store};
 
 #[derive(Debug, Parser)]
-#[command(about = "Tooken load harness")]
+#[command(about = "Tooken load harness", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    load: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Two nodes on one PostgreSQL database: how soon after a revocation on
+    /// node A does node B reject the token?
+    Propagation(PropagationArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PropagationArgs {
+    /// An empty PostgreSQL database.
+    #[arg(long)]
+    database: String,
+    /// Tokens to revoke, one after another.
+    #[arg(long, default_value_t = 1000)]
+    revocations: usize,
+    /// The tooken binary; default the one next to this program.
+    #[arg(long)]
+    tooken: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Tokens to seed.
     #[arg(long, default_value_t = 100_000)]
@@ -44,7 +78,14 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Propagation(args)) => propagation(args).await,
+        None => load(cli.load).await,
+    }
+}
+
+async fn load(args: Args) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("tooken-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let url = args
@@ -54,39 +95,13 @@ async fn main() -> anyhow::Result<()> {
 
     println!("seeding {} tokens into {}", args.tokens, redact(&url));
     let started = Instant::now();
-    let (api_key, secrets) = seed(&url, args.tokens).await?;
+    let (api_key, tokens) = seed(&url, args.tokens).await?;
+    let secrets: Vec<String> = tokens.into_iter().map(|(_, secret)| secret).collect();
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
 
-    let bin = match &args.tooken {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("tooken"),
-    };
-    if !bin.exists() {
-        bail!(
-            "{} not found: run `cargo build --release` first, or pass --tooken",
-            bin.display()
-        );
-    }
+    let bin = tooken_binary(args.tooken.as_ref())?;
     let started = Instant::now();
-    let mut server = tokio::process::Command::new(&bin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", &url])
-        .env("TOOKEN_LOG", "warn,tooken::serve=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("start {}", bin.display()))?;
-    let mut lines = BufReader::new(server.stderr.take().context("stderr")?).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await?
-            .context("server exited before listening")?;
-        if let Some(a) = line.split("address=").nth(1) {
-            break a.split_whitespace().next().unwrap_or_default().to_owned();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (mut server, addr) = start_server(&bin, &url).await?;
     let pid = server.id().context("server pid")?;
     println!(
         "server ready in {} ms (pid {pid}, {addr})",
@@ -132,10 +147,193 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The tooken binary: `explicit`, or the one next to this program.
+fn tooken_binary(explicit: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    let bin = match explicit {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("tooken"),
+    };
+    if !bin.exists() {
+        bail!(
+            "{} not found: run `cargo build --release` first, or pass --tooken",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// Starts `tooken serve` on `url` and a free loopback port; returns the
+/// process and the address it listens on.
+async fn start_server(bin: &PathBuf, url: &str) -> anyhow::Result<(tokio::process::Child, String)> {
+    let mut server = tokio::process::Command::new(bin)
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
+        .env("TOOKEN_LOG", "warn,tooken::serve=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start {}", bin.display()))?;
+    let mut lines = BufReader::new(server.stderr.take().context("stderr")?).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await?
+            .context("server exited before listening")?;
+        if let Some(a) = line.split("address=").nth(1) {
+            break a.split_whitespace().next().unwrap_or_default().to_owned();
+        }
+    };
+    // Warnings (e.g. a change not acknowledged in time) stay visible.
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("WARN") || line.contains("ERROR") {
+                eprintln!("{line}");
+            }
+        }
+    });
+    Ok((server, addr))
+}
+
+/// Two nodes on one PostgreSQL database; for each of N cached tokens,
+/// revoke on A, then verify on B until rejected.
+async fn propagation(args: PropagationArgs) -> anyhow::Result<()> {
+    if !args.database.starts_with("postgres") {
+        bail!("propagation needs a postgres:// database (several nodes share it)");
+    }
+    let bin = tooken_binary(args.tooken.as_ref())?;
+    println!(
+        "seeding {} tokens into {}",
+        args.revocations,
+        redact(&args.database)
+    );
+    let (key, tokens) = seed(&args.database, args.revocations).await?;
+    let (_a, addr_a) = start_server(&bin, &args.database).await?;
+    let (_b, addr_b) = start_server(&bin, &args.database).await?;
+    println!("node A {addr_a}, node B {addr_b}");
+    let mut a = Http::connect(&addr_a, &key).await?;
+    let mut b = Http::connect(&addr_b, &key).await?;
+
+    // Warm B's cache: every token verified (and so cached) there.
+    for (_, secret) in &tokens {
+        let body = b.verify(secret).await?;
+        if !body.contains("\"VALID\"") {
+            bail!("a fresh token did not verify on B: {body}");
+        }
+    }
+    let mut delays = Vec::with_capacity(tokens.len());
+    let mut revoke_latency = Vec::with_capacity(tokens.len());
+    let mut first_request = 0usize;
+    let mut attempts_total = 0usize;
+    for (id, secret) in &tokens {
+        // Cached on B right before the revocation.
+        b.verify(secret).await?;
+        let started = Instant::now();
+        let (status, body) = a
+            .send("POST", &format!("/v1/tokens/{id}/revoke"), "{}")
+            .await?;
+        if status != 200 {
+            bail!("revoke answered {status}: {body}");
+        }
+        let revoked = Instant::now();
+        revoke_latency.push(revoked.duration_since(started));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let body = b.verify(secret).await?;
+            if body.contains("\"REVOKED\"") {
+                break;
+            }
+            if revoked.elapsed() > Duration::from_secs(10) {
+                bail!("B still accepts a token revoked 10 s ago");
+            }
+        }
+        delays.push(revoked.elapsed());
+        attempts_total += attempts;
+        if attempts == 1 {
+            first_request += 1;
+        }
+    }
+    let n = tokens.len();
+    println!();
+    println!(
+        "rejected by B on the very first request after the revoke response: {first_request} of {n} \
+         ({} verifications in all)",
+        attempts_total
+    );
+    print_percentiles("revoke response → B's first rejection", &mut delays);
+    print_percentiles(
+        "revoke request on A (includes the wait for acknowledgements)",
+        &mut revoke_latency,
+    );
+    Ok(())
+}
+
+fn print_percentiles(name: &str, values: &mut [Duration]) {
+    values.sort_unstable();
+    let pct = |p: f64| {
+        values
+            .get(((values.len() as f64 * p) as usize).min(values.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "{name}: p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        pct(0.50),
+        pct(0.99),
+        values.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    );
+}
+
+/// One keep-alive HTTP/1.1 connection with an API key.
+struct Http {
+    conn: BufReader<TcpStream>,
+    key: String,
+}
+
+impl Http {
+    async fn connect(addr: &str, key: &str) -> anyhow::Result<Http> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Http {
+            conn: BufReader::new(stream),
+            key: key.to_owned(),
+        })
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> anyhow::Result<(u16, String)> {
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.key,
+            body.len()
+        );
+        self.conn.get_mut().write_all(request.as_bytes()).await?;
+        let (status, body) = read_response_body(&mut self.conn).await?;
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
+    async fn verify(&mut self, secret: &str) -> anyhow::Result<String> {
+        let (status, body) = self
+            .send(
+                "POST",
+                "/v1/tokens/verify",
+                &format!(r#"{{"token":"{secret}"}}"#),
+            )
+            .await?;
+        if status != 200 {
+            bail!("verify answered {status}: {body}");
+        }
+        Ok(body)
+    }
+}
+
 /// Creates a workspace, an API key and `n` tokens (scope `bench:read`),
 /// straight in the store and in large transactions; returns the key and
-/// the token secrets.
-async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<String>)> {
+/// the tokens' ids and secrets.
+async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<(String, String)>)> {
     let store = Store::open(url).await?;
     let now = SystemClock.now();
     let ctx = AuditContext::new(Actor::system());
@@ -154,7 +352,7 @@ async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<String>)> {
             now,
         )
         .await?;
-    let mut secrets = Vec::with_capacity(n);
+    let mut tokens = Vec::with_capacity(n);
     let ms = now.timestamp_millis();
     for chunk_start in (0..n).step_by(50_000) {
         let mut tx = store.pool().begin().await?;
@@ -179,8 +377,8 @@ async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<String>)> {
                     p + 3,
                     p + 4
                 ));
-                rows.push((id, c.hash().as_bytes().to_vec(), c.hint()));
-                secrets.push(c.expose().to_owned());
+                rows.push((id.clone(), c.hash().as_bytes().to_vec(), c.hint()));
+                tokens.push((id, c.expose().to_owned()));
             }
             let mut q = sqlx::query(&sql);
             for (id, hash, hint) in &rows {
@@ -195,7 +393,7 @@ async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<String>)> {
         tx.commit().await?;
     }
     store.close().await;
-    Ok((key.expose().to_owned(), secrets))
+    Ok((key.expose().to_owned(), tokens))
 }
 
 struct Outcome {
@@ -262,6 +460,10 @@ async fn run(
 }
 
 async fn read_response(conn: &mut BufReader<TcpStream>) -> anyhow::Result<u16> {
+    Ok(read_response_body(conn).await?.0)
+}
+
+async fn read_response_body(conn: &mut BufReader<TcpStream>) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut line = String::new();
     conn.read_line(&mut line).await?;
     let status: u16 = line
@@ -282,7 +484,7 @@ async fn read_response(conn: &mut BufReader<TcpStream>) -> anyhow::Result<u16> {
     }
     let mut body = vec![0; len];
     conn.read_exact(&mut body).await?;
-    Ok(status)
+    Ok((status, body))
 }
 
 fn rss_mib(pid: u32) -> u64 {

@@ -39,6 +39,7 @@ use tower_http::trace::TraceLayer;
 use crate::cache::{Cached, CredentialCache};
 use crate::error::{ApiError, ApiResult};
 use crate::failures::FailureLog;
+use crate::metrics::CacheOutcome;
 use crate::throttle::{AuthLimits, Throttle};
 use crate::usage::Usage;
 
@@ -80,8 +81,13 @@ impl AppState {
     ) -> Result<Option<Arc<ApiKey>>, StoreError> {
         let marker = self.store.change_marker();
         if let Some(Cached::ApiKey(k)) = self.cache.get(marker, hash) {
+            self.metrics.record_cache_lookup(CacheOutcome::Hit);
             return Ok(Some(k));
         }
+        self.metrics.record_cache_lookup(match marker {
+            Some(_) => CacheOutcome::Miss,
+            None => CacheOutcome::Bypassed,
+        });
         let found = self.store.api_key_by_secret(hash).await?.map(Arc::new);
         if let Some(k) = &found {
             self.cache.insert(marker, hash, Cached::ApiKey(k.clone()));
@@ -97,8 +103,13 @@ impl AppState {
     ) -> Result<Option<Arc<TokenMatch>>, StoreError> {
         let marker = self.store.change_marker();
         if let Some(Cached::Token(t)) = self.cache.get(marker, hash) {
+            self.metrics.record_cache_lookup(CacheOutcome::Hit);
             return Ok(Some(t));
         }
+        self.metrics.record_cache_lookup(match marker {
+            Some(_) => CacheOutcome::Miss,
+            None => CacheOutcome::Bypassed,
+        });
         let found = self.store.token_by_secret(hash).await?.map(Arc::new);
         if let Some(t) = &found {
             self.cache.insert(marker, hash, Cached::Token(t.clone()));

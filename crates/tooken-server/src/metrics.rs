@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text format. Requests by route and status,
-//! latency histograms by route, verification outcomes by code, and store
-//! pool usage. Labels are route templates and codes only: never a path with
+//! latency histograms by route, verification outcomes by code, credential
+//! cache lookups by outcome, whether the node follows the other nodes'
+//! changes, and store pool usage. Labels are route templates and codes only: never a path with
 //! an id in it, never a credential.
 
 use std::sync::atomic::AtomicI64;
@@ -39,6 +40,23 @@ struct CodeLabels {
     code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// How a credential lookup went.
+#[derive(Debug, Clone, Copy)]
+pub enum CacheOutcome {
+    /// Answered from the cache.
+    Hit,
+    /// Not cached (or the cache was just emptied): looked up in the store.
+    Miss,
+    /// The cache could not be trusted (PostgreSQL's change listener is
+    /// down): looked up in the store.
+    Bypassed,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The server's metrics.
@@ -48,6 +66,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
     verifications: Family<CodeLabels, Counter>,
+    cache_lookups: Family<OutcomeLabels, Counter>,
+    change_feed_up: Gauge<i64, AtomicI64>,
     pool_size: Gauge<i64, AtomicI64>,
     pool_idle: Gauge<i64, AtomicI64>,
 }
@@ -63,6 +83,8 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let verifications = Family::<CodeLabels, Counter>::default();
+        let cache_lookups = Family::<OutcomeLabels, Counter>::default();
+        let change_feed_up = Gauge::<i64, AtomicI64>::default();
         let pool_size = Gauge::<i64, AtomicI64>::default();
         let pool_idle = Gauge::<i64, AtomicI64>::default();
         registry.register(
@@ -81,6 +103,17 @@ impl Default for Metrics {
             verifications.clone(),
         );
         registry.register(
+            "credential_cache_lookups",
+            "API key and token lookups by secret, by outcome (hit, miss, bypassed)",
+            cache_lookups.clone(),
+        );
+        registry.register(
+            "store_change_feed_up",
+            "1 while this node receives the store's change notifications (always on SQLite); \
+             0 while it bypasses its credential cache",
+            change_feed_up.clone(),
+        );
+        registry.register(
             "store_pool_connections",
             "Connections open in the store pool",
             pool_size.clone(),
@@ -95,6 +128,8 @@ impl Default for Metrics {
             requests,
             latency,
             verifications,
+            cache_lookups,
+            change_feed_up,
             pool_size,
             pool_idle,
         }
@@ -109,6 +144,17 @@ impl Metrics {
             .unwrap_or_default();
         self.verifications.get_or_create(&CodeLabels { code }).inc();
     }
+
+    pub fn record_cache_lookup(&self, outcome: CacheOutcome) {
+        let outcome = match outcome {
+            CacheOutcome::Hit => "hit",
+            CacheOutcome::Miss => "miss",
+            CacheOutcome::Bypassed => "bypassed",
+        };
+        self.cache_lookups
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
 }
 
 pub fn router() -> Router<AppState> {
@@ -121,6 +167,8 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn render(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
+    m.change_feed_up
+        .set(i64::from(state.store.is_watching_changes()));
     m.pool_size.set(i64::from(state.store.pool().size()));
     m.pool_idle.set(state.store.pool().num_idle() as i64);
     let mut out = String::new();

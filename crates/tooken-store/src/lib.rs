@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audit::{AuditContext, AuthFailureEvent, EventFilter, NewEvent, Pruned, SERVER_CHAIN};
@@ -38,6 +38,16 @@ pub use workspaces::Workspace;
 
 /// The workspace every new store starts with.
 pub const DEFAULT_WORKSPACE: &str = "default";
+
+/// The `application_name` of the pool's PostgreSQL sessions, unless the
+/// URL sets one (`?application_name=tooken-a` names a node).
+pub const APPLICATION_NAME: &str = "tooken";
+
+/// Appended to the pool's `application_name` to name the session that
+/// listens for changes (`tooken-listener` by default).
+pub const LISTENER_SUFFIX: &str = "-listener";
+
+pub use watch::{CHANNEL as CHANGES_CHANNEL, ECHO_WAIT, HEARTBEAT_INTERVAL, PEER_TTL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -79,9 +89,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// Connections in the pool.
+    /// Connections in the pool (SQLite: at most 8).
     pub max_connections: u32,
-    /// How long a request waits for a free connection before failing.
+    /// How long a request waits for a connection (a free one, or a new one
+    /// while the database cannot be reached) before failing. Also bounds
+    /// the first connection at open.
     pub acquire_timeout: Duration,
     /// PostgreSQL only: statements running longer are cancelled.
     pub statement_timeout: Option<Duration>,
@@ -139,9 +151,58 @@ impl Store {
         } else {
             (Backend::Sqlite, sqlite_url(url))
         };
-        let connect: AnyConnectOptions = url
+        let mut connect: AnyConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| StoreError::Url(e.to_string()))?;
+        let listener_options = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                // Named, so that an operator can tell the pool's sessions
+                // from the listener's in pg_stat_activity.
+                let named = connect
+                    .database_url
+                    .query_pairs()
+                    .find(|(k, _)| k == "application_name")
+                    .map(|(_, v)| v.into_owned());
+                let name = match named {
+                    Some(name) => name,
+                    None => {
+                        connect
+                            .database_url
+                            .query_pairs_mut()
+                            .append_pair("application_name", APPLICATION_NAME);
+                        APPLICATION_NAME.to_owned()
+                    }
+                };
+                let listener = url
+                    .parse::<sqlx::postgres::PgConnectOptions>()
+                    .map_err(|e| StoreError::Url(e.to_string()))?
+                    .application_name(&format!("{name}{LISTENER_SUFFIX}"));
+                // One connection first, for a clear error (refused, TLS,
+                // authentication) instead of the pool's timeout.
+                match tokio::time::timeout(
+                    options.acquire_timeout,
+                    sqlx::AnyConnection::connect_with(&connect),
+                )
+                .await
+                {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                    }
+                    Ok(Err(e)) => return Err(StoreError::Database(e)),
+                    Err(_) => {
+                        return Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!(
+                                "no answer from the database within {} ms",
+                                options.acquire_timeout.as_millis()
+                            ),
+                        ))))
+                    }
+                }
+                Some(listener)
+            }
+        };
         let statement_timeout = options.statement_timeout;
         let pool_options = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -210,8 +271,34 @@ impl Store {
                 )
             }
             Backend::Postgres => {
-                let pg = Arc::new(watch::PgWatch::default());
-                tokio::spawn(watch::listen(url.clone(), pg.clone()));
+                let pg = Arc::new(watch::PgWatch::new());
+                if let Some(listener) = listener_options {
+                    tokio::spawn(watch::listen(listener, pg.clone()));
+                    tokio::spawn(watch::heartbeat(pool.clone(), pg.clone()));
+                }
+                // Caches (and the wait for a change's echo) start working
+                // once the listener is subscribed: give it a moment, so a
+                // short-lived process (`tooken admin`) has it for its write.
+                if pg.wait_subscribed(options.acquire_timeout).await {
+                    // Learn the other nodes before the first write, so that
+                    // it waits for their acknowledgements.
+                    let listeners: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND application_name LIKE $1",
+                    )
+                    .bind(format!("%{LISTENER_SUFFIX}"))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(0);
+                    let others = usize::try_from(listeners - 1).unwrap_or(0);
+                    if !pg.wait_for_peers(others, watch::ECHO_WAIT).await {
+                        tracing::debug!(others, "not every other node answered at once");
+                    }
+                } else {
+                    tracing::warn!(
+                        "not yet subscribed to store changes; caches are bypassed until then"
+                    );
+                }
                 (
                     Some(Arc::new(watch::Watch::Postgres(pg.clone()))),
                     Some(pg),
@@ -245,22 +332,42 @@ impl Store {
 
     /// Commits a write transaction that revokes, rotates, changes or
     /// deletes something a cache may hold, telling every node's cache.
+    ///
+    /// On PostgreSQL it returns only once every node has acknowledged the
+    /// change (bounded; see the `watch` module), so that no node answers
+    /// from a stale cache after the caller has answered.
     async fn commit_change(&self, mut tx: Transaction<'static, Any>) -> Result<()> {
         sqlx::query("UPDATE store_changes SET counter = counter + 1 WHERE id = 1")
             .execute(&mut *tx)
             .await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(watch::CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let echo = match &self.pg_watch {
+            Some(w) => {
+                let echo = w.expect_echo();
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(watch::CHANNEL)
+                    .bind(echo.payload())
+                    .execute(&mut *tx)
+                    .await?;
+                Some(echo)
+            }
+            None => None,
+        };
         tx.commit().await?;
         if let Some(w) = &self.pg_watch {
-            // This node learns at once; the others when the notification lands.
+            // This node's cache is stale from now on, whatever the listener does.
             w.bump();
         }
+        if let Some(echo) = echo {
+            echo.wait().await;
+        }
         Ok(())
+    }
+
+    /// PostgreSQL: is this node subscribed to the other nodes' changes
+    /// right now? (While it is not, its caches are bypassed.) Always true
+    /// on SQLite.
+    pub fn is_watching_changes(&self) -> bool {
+        self.pg_watch.as_ref().is_none_or(|w| w.is_healthy())
     }
 
     pub fn backend(&self) -> Backend {
@@ -274,6 +381,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(w) = &self.pg_watch {
+            w.close(&self.pool).await;
+        }
         self.pool.close().await;
     }
 
@@ -287,6 +397,35 @@ impl Store {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// `url` fit for a message or a log line: a password in it, as
+/// `user:PASSWORD@` or as a `password=` parameter, is replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://").map(|i| i + 3) {
+        let authority_end = out[scheme_end..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| scheme_end + i);
+        if let Some(at) = out[scheme_end..authority_end].rfind('@') {
+            let userinfo = scheme_end..scheme_end + at;
+            if let Some(colon) = out[userinfo.clone()].find(':') {
+                out.replace_range(scheme_end + colon + 1..userinfo.end, "***");
+            }
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let (head, query) = out.split_at(query_start + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
 }
 
 /// A SQLite URL that creates the file when missing.
@@ -313,3 +452,26 @@ pub(crate) fn opt_from_ms(ms: Option<i64>) -> Option<DateTime<Utc>> {
 }
 
 pub use sqlx::Error as SqlxError;
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://tooken:s3cr:et@db:5432/tooken?sslmode=require"),
+            "postgres://tooken:***@db:5432/tooken?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://db/tooken?user=t&password=s3cret&sslmode=verify-full"),
+            "postgres://db/tooken?user=t&password=***&sslmode=verify-full"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/x"),
+            "postgres://postgres@127.0.0.1/x"
+        );
+        assert_eq!(redact_url("sqlite://tooken.db"), "sqlite://tooken.db");
+        assert_eq!(redact_url("tooken.db"), "tooken.db");
+    }
+}

@@ -105,9 +105,12 @@ enum AuditCommand {
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.database)
-        .await
-        .with_context(|| format!("cannot open the store at {}", args.database))?;
+    let store = Store::open(&args.database).await.with_context(|| {
+        format!(
+            "cannot open the store at {}",
+            tooken_store::redact_url(&args.database)
+        )
+    })?;
     let result = dispatch(&store, args.command).await;
     store.close().await;
     result

@@ -5,6 +5,9 @@
 //! ```toml
 //! listen = "0.0.0.0:7878"
 //! database = "sqlite:///var/lib/tooken/tooken.db"
+//! database_pool_size = 16
+//! database_acquire_timeout_ms = 5000
+//! database_statement_timeout_ms = 10000
 //! log_format = "json"
 //! auth_slow_after = 10
 //! auth_block_after = 30
@@ -30,6 +33,9 @@ pub const FILE_NAME: &str = "tooken.toml";
 pub const KEYS: &[&str] = &[
     "listen",
     "database",
+    "database_pool_size",
+    "database_acquire_timeout_ms",
+    "database_statement_timeout_ms",
     "log_format",
     "auth_slow_after",
     "auth_block_after",
@@ -41,6 +47,9 @@ pub const KEYS: &[&str] = &[
 pub struct ServeFile {
     pub listen: Option<SocketAddr>,
     pub database: Option<String>,
+    pub database_pool_size: Option<u32>,
+    pub database_acquire_timeout_ms: Option<u64>,
+    pub database_statement_timeout_ms: Option<u64>,
     pub log_format: Option<LogFormat>,
     pub auth_slow_after: Option<u32>,
     pub auth_block_after: Option<u32>,
@@ -175,6 +184,15 @@ pub fn run(command: ConfigCommand) -> Result<Outcome, Failure> {
         [
             ("listen", s.listen.is_some()),
             ("database", s.database.is_some()),
+            ("database_pool_size", s.database_pool_size.is_some()),
+            (
+                "database_acquire_timeout_ms",
+                s.database_acquire_timeout_ms.is_some(),
+            ),
+            (
+                "database_statement_timeout_ms",
+                s.database_statement_timeout_ms.is_some(),
+            ),
             ("log_format", s.log_format.is_some()),
             ("auth_slow_after", s.auth_slow_after.is_some()),
             ("auth_block_after", s.auth_block_after.is_some()),
@@ -200,10 +218,15 @@ mod tests {
     fn a_full_file_parses() {
         let p = parse(
             "listen = \"0.0.0.0:9000\"\ndatabase = \"sqlite://x.db\"\nlog_format = \"json\"\n\
-             auth_slow_after = 5\nauth_block_after = 9\nauth_window_seconds = 30\n",
+             auth_slow_after = 5\nauth_block_after = 9\nauth_window_seconds = 30\n\
+             database_pool_size = 4\ndatabase_acquire_timeout_ms = 1500\n\
+             database_statement_timeout_ms = 0\n",
         )
         .unwrap();
         assert!(p.unknown.is_empty());
+        assert_eq!(p.settings.database_pool_size, Some(4));
+        assert_eq!(p.settings.database_acquire_timeout_ms, Some(1500));
+        assert_eq!(p.settings.database_statement_timeout_ms, Some(0));
         assert_eq!(p.settings.listen, Some("0.0.0.0:9000".parse().unwrap()));
         assert_eq!(p.settings.database.as_deref(), Some("sqlite://x.db"));
         assert!(matches!(p.settings.log_format, Some(LogFormat::Json)));

@@ -11,7 +11,9 @@ use tooken_core::audit::Actor;
 use tooken_core::{Clock, Credential, Mode, SystemClock};
 use tooken_server::throttle::AuthLimits;
 use tooken_server::AppState;
-use tooken_store::{AuditContext, NewApiKey, Store, DEFAULT_WORKSPACE};
+use tooken_store::{
+    redact_url, AuditContext, NewApiKey, Store, StoreError, StoreOptions, DEFAULT_WORKSPACE,
+};
 use tracing_subscriber::EnvFilter;
 
 /// Each setting comes from its flag, else its `TOOKEN_*` variable (both
@@ -24,9 +26,22 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:7878].
     #[arg(long, env = "TOOKEN_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Store: sqlite://PATH (created if missing) [default: sqlite://tooken.db].
+    /// Store: sqlite://PATH (created if missing) or postgres://…
+    /// (TLS per the URL's sslmode) [default: sqlite://tooken.db].
     #[arg(long, env = "TOOKEN_DATABASE_URL")]
     database: Option<String>,
+    /// Connections in the store's pool (SQLite uses at most 8) [default: 16].
+    #[arg(long, env = "TOOKEN_DATABASE_POOL_SIZE", value_name = "N")]
+    database_pool_size: Option<u32>,
+    /// How long a request waits for a database connection before it is
+    /// answered 503, in milliseconds; also bounds connecting at start
+    /// [default: 5000].
+    #[arg(long, env = "TOOKEN_DATABASE_ACQUIRE_TIMEOUT_MS", value_name = "MS")]
+    database_acquire_timeout_ms: Option<u64>,
+    /// PostgreSQL: statements running longer are cancelled, in
+    /// milliseconds; 0 for no limit [default: 10000].
+    #[arg(long, env = "TOOKEN_DATABASE_STATEMENT_TIMEOUT_MS", value_name = "MS")]
+    database_statement_timeout_ms: Option<u64>,
     /// Authentication failures per client address, per window, before its
     /// answers are slowed down [default: 10].
     #[arg(long, env = "TOOKEN_AUTH_SLOW_AFTER")]
@@ -59,6 +74,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .database
         .or(file.database)
         .unwrap_or_else(|| crate::DEFAULT_DATABASE.to_owned());
+    let defaults = StoreOptions::default();
+    let pool_size = args
+        .database_pool_size
+        .or(file.database_pool_size)
+        .unwrap_or(defaults.max_connections);
+    if pool_size == 0 {
+        anyhow::bail!("database pool size must be at least 1");
+    }
+    let acquire_timeout_ms = args
+        .database_acquire_timeout_ms
+        .or(file.database_acquire_timeout_ms)
+        .unwrap_or(defaults.acquire_timeout.as_millis() as u64);
+    if acquire_timeout_ms == 0 {
+        anyhow::bail!("database acquire timeout must be at least 1 ms");
+    }
+    let statement_timeout_ms = args
+        .database_statement_timeout_ms
+        .or(file.database_statement_timeout_ms)
+        .or(defaults.statement_timeout.map(|t| t.as_millis() as u64))
+        .unwrap_or(0);
+    let store_options = StoreOptions {
+        max_connections: pool_size,
+        acquire_timeout: Duration::from_millis(acquire_timeout_ms),
+        statement_timeout: (statement_timeout_ms > 0)
+            .then(|| Duration::from_millis(statement_timeout_ms)),
+    };
     let auth_slow_after = args.auth_slow_after.or(file.auth_slow_after).unwrap_or(10);
     let auth_block_after = args
         .auth_block_after
@@ -73,7 +114,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .or(file.log_format)
         .unwrap_or(LogFormat::Text);
 
-    let filter = EnvFilter::try_from_env("TOOKEN_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices ("relation … already exists, skipping" on every
+    // start) are not news.
+    let filter = EnvFilter::try_from_env("TOOKEN_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -83,9 +127,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().init(),
     }
 
-    let store = Store::open(&database)
+    let store = Store::open_with(&database, &store_options)
         .await
-        .with_context(|| format!("cannot open the store at {database}"))?;
+        .with_context(|| format!("cannot open the store at {}", redact_url(&database)))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -108,6 +152,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 /// On an empty store: create the `default` workspace and a first live API
 /// key, shown this once.
+///
+/// Several nodes starting together on one empty PostgreSQL database may all
+/// find it empty; the workspace name is unique, so exactly one creates it
+/// (and the key), and the others go on without printing anything.
 async fn bootstrap(
     store: &Store,
     now: chrono::DateTime<chrono::Utc>,
@@ -117,7 +165,14 @@ async fn bootstrap(
         return Ok(());
     }
     let ctx = AuditContext::new(Actor::system());
-    let workspace = store.create_workspace(DEFAULT_WORKSPACE, &ctx, now).await?;
+    let workspace = match store.create_workspace(DEFAULT_WORKSPACE, &ctx, now).await {
+        Ok(w) => w,
+        Err(StoreError::Conflict(_)) => {
+            tracing::info!("another node created the `{DEFAULT_WORKSPACE}` workspace first");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let key = Credential::generate(tooken_core::credential::API_KEY_PREFIX, Mode::Live);
     store
         .create_api_key(

@@ -6,6 +6,11 @@ mod audit_log;
 mod client;
 mod config_file;
 mod helpers;
+mod multinode;
+mod nodes;
+#[path = "../../../tooken-server/tests/support/pg.rs"]
+mod pg;
+mod postgres;
 mod run;
 mod scan;
 mod serve;

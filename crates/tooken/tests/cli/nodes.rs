@@ -1,0 +1,244 @@
+//! Several `tooken serve` nodes on one PostgreSQL database, and the means
+//! to disturb it: a TCP proxy the test can stop and restart, queries on
+//! pg_stat_activity.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, Row};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+use crate::helpers::{start_server, Server, BIN};
+pub use crate::pg::TestDatabase;
+
+/// A fresh database, or `None` (after a printed notice) when PostgreSQL is
+/// unreachable and not required.
+pub async fn database() -> Option<TestDatabase> {
+    TestDatabase::create().await
+}
+
+/// `url` with `application_name` set, so that a node's sessions (and its
+/// listener, `NAME-listener`) can be told apart in pg_stat_activity.
+pub fn named(url: &str, name: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={name}")
+}
+
+/// Starts a node on `url` in `dir`, with extra flags.
+pub fn start_node(dir: &Path, url: &str, extra: &[&str]) -> Server {
+    let mut args = vec!["--database", url];
+    args.extend_from_slice(extra);
+    start_server(dir, &args, &[])
+}
+
+/// Runs `tooken ARGS…` to its end (at most `limit`); returns its exit
+/// status, stdout and stderr.
+pub fn run_to_exit(
+    dir: &Path,
+    args: &[&str],
+    limit: Duration,
+) -> (std::process::ExitStatus, String, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TOOKEN_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tooken");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("tooken {args:?} did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = child.wait_with_output().unwrap();
+    (
+        status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `tooken admin ARGS… --database URL`; panics unless it succeeds; returns
+/// stdout.
+pub fn admin_ok(dir: &Path, url: &str, args: &[&str]) -> String {
+    let mut all = vec!["admin", "--database", url];
+    all.extend_from_slice(args);
+    let (status, out, err) = run_to_exit(dir, &all, Duration::from_secs(60));
+    assert!(status.success(), "tooken {all:?} failed: {err}");
+    out
+}
+
+/// Polls `check` every 20 ms until it holds; panics after `limit`.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs one statement on the test database; returns the first column of
+/// every row as text.
+pub async fn query(url: &str, sql: &str) -> Vec<String> {
+    let mut conn = sqlx::postgres::PgConnection::connect(url).await.unwrap();
+    let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
+    rows.iter()
+        .map(|r| {
+            r.try_get::<Option<String>, _>(0)
+                .unwrap()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// How many sessions on the test database have `application_name`.
+pub async fn sessions_named(url: &str, name: &str) -> usize {
+    query(
+        url,
+        &format!(
+            "SELECT pid::text FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = '{name}'"
+        ),
+    )
+    .await
+    .len()
+}
+
+/// A metric's value on a node's /metrics (0 when absent).
+pub async fn metric(url: &str, line_start: &str) -> f64 {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The host:port of a PostgreSQL URL.
+pub fn upstream_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    }
+}
+
+/// `url` pointed at `127.0.0.1:port` instead of its own host and port.
+pub fn through(url: &str, port: u16) -> String {
+    let upstream = upstream_of(url);
+    url.replacen(&upstream, &format!("127.0.0.1:{port}"), 1)
+}
+
+/// A TCP proxy in front of PostgreSQL, on its own runtime so that blocking
+/// test code cannot stall it. `stop` closes the port and every connection
+/// through it; `start` opens the same port again.
+pub struct Proxy {
+    runtime: Option<tokio::runtime::Runtime>,
+    pub port: u16,
+    upstream: String,
+    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str) -> Proxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = Proxy {
+            runtime: Some(runtime),
+            port,
+            upstream: upstream.to_owned(),
+            tasks: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime.as_ref().unwrap()
+    }
+
+    fn serve(&self, listener: std::net::TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let (upstream, tasks) = (self.upstream.clone(), self.tasks.clone());
+        let accept = self.runtime().spawn(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let upstream = upstream.clone();
+                let forward = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let mut client = client;
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                tasks.lock().unwrap().push(forward.abort_handle());
+            }
+        });
+        self.tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
+    /// Closes the port and drops every live connection.
+    pub fn stop(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        // Aborted tasks drop their sockets when next scheduled: wait until
+        // the port refuses.
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(addr).is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "proxy did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Listens on the same port again.
+    pub fn restart(&self) {
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        // std sets SO_REUSEADDR: the port can be bound again at once.
+        let listener = std::net::TcpListener::bind(addr).unwrap();
+        self.serve(listener);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
