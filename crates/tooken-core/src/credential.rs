@@ -128,6 +128,14 @@ impl Credential {
         })
     }
 
+    /// The credential in an `Authorization` header's value: `Bearer`, exactly
+    /// one space, and a well-formed credential, nothing before or after.
+    /// Total: any other bytes are [`Malformed`].
+    pub fn from_authorization(value: &[u8]) -> Result<Credential, Malformed> {
+        let candidate = value.strip_prefix(b"Bearer ").ok_or(Malformed)?;
+        Credential::parse(std::str::from_utf8(candidate).map_err(|_| Malformed)?)
+    }
+
     pub fn prefix(&self) -> &str {
         &self.secret.expose_secret()[..self.prefix_len]
     }
@@ -377,6 +385,52 @@ mod tests {
         #[test]
         fn parse_never_panics_on_near_misses(s in "[a-z0-9]{0,14}_(live|test|x)_[A-Za-z0-9_ -]{0,40}") {
             let _ = Credential::parse(&s);
+        }
+
+        #[test]
+        fn parse_agrees_with_is_well_formed_and_keeps_the_input(s in "\\PC*") {
+            let parsed = Credential::parse(&s);
+            prop_assert_eq!(parsed.is_ok(), is_well_formed(&s));
+            if let Ok(c) = parsed {
+                prop_assert_eq!(c.expose(), s.as_str());
+            }
+        }
+
+        #[test]
+        fn any_single_substitution_is_caught(
+            prefix in "[a-z0-9]{2,12}",
+            at in any::<prop::sample::Index>(),
+            with in "[A-Za-z0-9_]",
+        ) {
+            let good = Credential::generate(&prefix, Mode::Live).expose().to_owned();
+            let i = at.index(good.len());
+            prop_assume!(good.as_bytes()[i] != with.as_bytes()[0]);
+            let mut typo = good.into_bytes();
+            typo[i] = with.as_bytes()[0];
+            let typo = String::from_utf8(typo).unwrap();
+            prop_assert!(Credential::parse(&typo).is_err(), "{typo} accepted");
+        }
+
+        #[test]
+        fn authorization_parsing_is_total(value in prop::collection::vec(any::<u8>(), 0..80)) {
+            if let Ok(c) = Credential::from_authorization(&value) {
+                prop_assert_eq!(Some(c.expose().as_bytes()), value.strip_prefix(b"Bearer "));
+            }
+        }
+
+        #[test]
+        fn authorization_is_bearer_one_space_and_a_credential(
+            prefix in "[a-z0-9]{2,12}",
+            before in "|bearer |Bearer  |Bearer\t|Basic | Bearer |Bearer|BEARER ",
+            after in "|[ \t\r\n,;=]|[ ,][a-z=\\\"]{1,8}",
+        ) {
+            let c = Credential::generate(&prefix, Mode::Test);
+            let good = format!("Bearer {}", c.expose());
+            let parsed = Credential::from_authorization(good.as_bytes()).unwrap();
+            prop_assert_eq!(parsed.hash(), c.hash());
+            let bad = format!("{before}{}{after}", c.expose());
+            prop_assume!(bad != good);
+            prop_assert!(Credential::from_authorization(bad.as_bytes()).is_err(), "{bad:?}");
         }
 
         #[test]

@@ -20,10 +20,28 @@ pub const TOKENS_VERIFY: &str = "tokens:verify";
 /// Built-in scope: read and export the audit log.
 pub const AUDIT_READ: &str = "audit:read";
 
+/// The pattern every scope matches (as the OpenAPI document states it).
+pub const SCOPE_PATTERN: &str = "^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)*$";
+
 /// A validated scope: `^[a-z][a-z0-9_.-]*(:[a-z0-9_.*-]+)*$`, at most 64 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct Scope(String);
+
+/// In the OpenAPI document: a string with the pattern and length limits.
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(SCOPE_PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(MAX_SCOPE_LEN))
+            .examples(["invoices:read"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Scope {}
 
 impl Scope {
     pub fn parse(s: &str) -> Result<Scope, ScopeError> {
@@ -211,6 +229,66 @@ mod tests {
         fn every_valid_scope_covers_itself(x in "[a-z][a-z0-9_.-]{0,10}(:[a-z0-9_.*-]{1,8}){0,3}") {
             let scope = Scope::parse(&x).unwrap();
             prop_assert!(scope.covers(&scope));
+            prop_assert_eq!(Scope::parse(&scope.to_string()), Ok(scope.clone()));
+            let json = serde_json::to_string(&scope).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Scope>(&json).unwrap(), scope);
+        }
+
+        /// Accepted is exactly what the documented pattern and length allow.
+        #[test]
+        fn parse_accepts_exactly_the_documented_pattern(x in "[a-zA-Z0-9:_.*\\- é]{0,70}") {
+            let oracle = regex_automata::meta::Regex::new(SCOPE_PATTERN).unwrap();
+            let documented = oracle.is_match(&x) && x.len() <= MAX_SCOPE_LEN;
+            prop_assert_eq!(Scope::parse(&x).is_ok(), documented, "{:?}", x);
+        }
+
+        #[test]
+        fn a_trailing_wildcard_covers_everything_below(
+            base in "[a-z][a-z0-9]{0,5}(:[a-z0-9]{1,5}){0,2}",
+            below in "(:[a-z0-9*]{1,5}){1,3}",
+        ) {
+            let wildcard = s(&format!("{base}:*"));
+            let deeper = s(&format!("{base}{below}"));
+            prop_assert!(wildcard.covers(&deeper));
+            prop_assert!(!wildcard.covers(&s(&base)));
+        }
+
+        /// No way around a narrower grant: what a scope covers, every scope
+        /// covering it covers too. (A small alphabet makes overlaps common.)
+        #[test]
+        fn covering_is_transitive(
+            a in "[ab](:[ab*]){0,3}",
+            b in "[ab](:[ab*]){0,3}",
+            c in "[ab](:[ab*]){0,3}",
+        ) {
+            let (a, b, c) = (s(&a), s(&b), s(&c));
+            if a.covers(&b) && b.covers(&c) {
+                prop_assert!(a.covers(&c), "{} covers {}, which covers {}", a, b, c);
+            }
+            prop_assert_eq!(any_covers(&[a.clone(), b.clone()], &c), a.covers(&c) || b.covers(&c));
+        }
+
+        #[test]
+        fn scope_lists_keep_their_order_without_duplicates(
+            raw in prop::collection::vec("[ab](:[ab*]){0,2}", 0..60),
+        ) {
+            match parse_scopes("scopes", &raw) {
+                Ok(list) => {
+                    prop_assert!(raw.len() <= MAX_SCOPES);
+                    let mut expected: Vec<&str> = Vec::new();
+                    for r in &raw {
+                        if !expected.contains(&r.as_str()) {
+                            expected.push(r);
+                        }
+                    }
+                    let got: Vec<&str> = list.iter().map(Scope::as_str).collect();
+                    prop_assert_eq!(got, expected);
+                }
+                Err(e) => {
+                    prop_assert!(raw.len() > MAX_SCOPES);
+                    prop_assert_eq!(e.field, "scopes");
+                }
+            }
         }
     }
 }

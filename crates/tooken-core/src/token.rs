@@ -9,6 +9,7 @@ use crate::ValidationError;
 
 pub const MAX_NAME_CHARS: usize = 128;
 pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+pub const MAX_REASON_CHARS: usize = 256;
 pub const MAX_METADATA_BYTES: usize = 4096;
 
 /// A token's state at a given moment.
@@ -57,14 +58,14 @@ pub enum VerifyCode {
     InsufficientScope,
 }
 
-/// A token's display name: 1–128 characters, no control characters,
-/// surrounding whitespace removed.
+/// A token's display name: 1–128 characters (counted as sent), no control
+/// characters, surrounding whitespace removed.
 pub fn parse_name(field: &str, raw: &str) -> Result<String, ValidationError> {
     let name = raw.trim();
     if name.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
-    if name.chars().count() > MAX_NAME_CHARS {
+    if raw.chars().count() > MAX_NAME_CHARS {
         return Err(ValidationError::new(
             field,
             format!("must be at most {MAX_NAME_CHARS} characters"),
@@ -79,14 +80,36 @@ pub fn parse_name(field: &str, raw: &str) -> Result<String, ValidationError> {
     Ok(name.to_owned())
 }
 
+/// A token's description: at most 1024 characters of text.
 pub fn parse_description(raw: &str) -> Result<String, ValidationError> {
-    if raw.chars().count() > MAX_DESCRIPTION_CHARS {
+    check_text("description", raw, MAX_DESCRIPTION_CHARS)?;
+    Ok(raw.to_owned())
+}
+
+/// The reason given for a revocation: at most 256 characters of text.
+pub fn check_revoke_reason(raw: &str) -> Result<(), ValidationError> {
+    check_text("reason", raw, MAX_REASON_CHARS)
+}
+
+/// Free text: at most `max` characters, and no control characters but tab
+/// and line breaks (a NUL, for one, cannot even be stored in PostgreSQL).
+fn check_text(field: &str, raw: &str, max: usize) -> Result<(), ValidationError> {
+    if raw.chars().count() > max {
         return Err(ValidationError::new(
-            "description",
-            format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+            field,
+            format!("must be at most {max} characters"),
         ));
     }
-    Ok(raw.to_owned())
+    if raw
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters other than tab and line breaks",
+        ));
+    }
+    Ok(())
 }
 
 /// Metadata is a JSON object of at most 4 KiB (serialized).
@@ -170,6 +193,7 @@ pub fn check_expiry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn t0() -> DateTime<Utc> {
@@ -242,5 +266,67 @@ mod tests {
             expiry_for_new_token(now, None, None, &defaulted).unwrap(),
             Some(now + Duration::seconds(10))
         );
+    }
+
+    #[test]
+    fn free_text_allows_line_breaks_and_tabs_only() {
+        assert!(parse_description("two\nlines\r\n\tand a tab").is_ok());
+        for bad in ["a\u{0}b", "bell\u{7}", "\u{1b}[31m", "\u{85}", "\u{7f}"] {
+            assert_eq!(parse_description(bad).unwrap_err().field, "description");
+            assert_eq!(check_revoke_reason(bad).unwrap_err().field, "reason");
+        }
+        assert!(check_revoke_reason(&"r".repeat(256)).is_ok());
+        assert!(check_revoke_reason(&"r".repeat(257)).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_text_is_bounded_and_storable(text in any::<String>()) {
+            if let Ok(d) = parse_description(&text) {
+                prop_assert_eq!(&d, &text);
+                prop_assert!(d.chars().count() <= MAX_DESCRIPTION_CHARS);
+                prop_assert!(!d.contains('\0'));
+                prop_assert!(d.chars().all(|c| !c.is_control() || "\t\n\r".contains(c)));
+            }
+            if check_revoke_reason(&text).is_ok() {
+                prop_assert!(text.chars().count() <= MAX_REASON_CHARS && !text.contains('\0'));
+            }
+        }
+
+        #[test]
+        fn accepted_names_are_trimmed_and_bounded(raw in any::<String>()) {
+            if let Ok(name) = parse_name("name", &raw) {
+                prop_assert_eq!(name.as_str(), raw.trim());
+                prop_assert!(!name.is_empty());
+                prop_assert!(raw.chars().count() <= MAX_NAME_CHARS);
+                prop_assert!(!name.chars().any(char::is_control));
+            }
+        }
+
+        /// Whatever a client asks for, an accepted expiry is in the future,
+        /// within the policy, and computing it never overflows.
+        #[test]
+        fn accepted_expiries_follow_the_policy(
+            at_offset in prop::option::of(any::<i32>()),
+            expires_in in prop::option::of(any::<i64>()),
+            max in prop::option::of(1..=MAX_TTL_SECONDS),
+            required in any::<bool>(),
+        ) {
+            let now = t0();
+            let settings = Settings {
+                require_expiration: required,
+                max_token_ttl_seconds: max,
+                ..Default::default()
+            };
+            let at = at_offset.map(|s| now + Duration::seconds(i64::from(s) * 1000));
+            if let Ok(expiry) = expiry_for_new_token(now, at, expires_in, &settings) {
+                prop_assert!(!(at.is_some() && expires_in.is_some()));
+                prop_assert!(expiry.is_some() || !required);
+                if let Some(e) = expiry {
+                    prop_assert!(e > now);
+                    prop_assert!(e <= now + Duration::seconds(max.unwrap_or(MAX_TTL_SECONDS)));
+                }
+            }
+        }
     }
 }

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// 1–100, default 20 (list only).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// An event id from a previous page (list only).
     pub starting_after: Option<String>,
@@ -42,8 +43,10 @@ pub struct AuditQuery {
     /// The id of the object acted on.
     pub target: Option<String>,
     /// RFC 3339; events at or after.
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub since: Option<String>,
     /// RFC 3339; events before.
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub until: Option<String>,
 }
 

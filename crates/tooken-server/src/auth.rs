@@ -248,12 +248,8 @@ async fn authenticate(
     if values.next().is_some() {
         return Err(failed("malformed", None, None));
     }
-    let credential = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|c| Credential::parse(c).ok())
-        .ok_or_else(|| failed("malformed", None, None))?;
+    let credential = Credential::from_authorization(value.as_bytes())
+        .map_err(|_| failed("malformed", None, None))?;
     let hint = Some(credential.hint());
     let hash = credential.hash();
     match credential.kind() {

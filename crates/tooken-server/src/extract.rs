@@ -2,7 +2,9 @@
 //! field at fault, and never read more than [`MAX_BODY_BYTES`].
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -31,35 +33,6 @@ async fn read_body(req: Request) -> Result<Bytes, ApiError> {
         .map_err(|_| too_large)
 }
 
-/// Turns a serde error into a `400` naming the field.
-fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let path = e.path().to_string();
-    let inner = e.into_inner();
-    let message = inner.to_string();
-    if inner.is_syntax() || inner.is_eof() {
-        return ApiError::InvalidRequest {
-            message: format!("request body is not valid JSON: {message}"),
-            field: None,
-        };
-    }
-    // The path already ends at an unknown field; a missing one is named
-    // only in the message, below the path of its parent.
-    let field = match message
-        .strip_prefix("missing field `")
-        .and_then(|r| r.split('`').next())
-    {
-        Some(f) if path == "." => f.to_owned(),
-        Some(f) => format!("{path}.{f}"),
-        None => path,
-    };
-    let field = if field == "." { None } else { Some(field) };
-    let message = match &field {
-        Some(f) => format!("{f}: {message}"),
-        None => message,
-    };
-    ApiError::InvalidRequest { message, field }
-}
-
 /// `missing field `name`` and `unknown field `x`, expected …` name their
 /// field only in the message.
 fn backticked_field(message: &str) -> Option<String> {
@@ -69,24 +42,12 @@ fn backticked_field(message: &str) -> Option<String> {
     rest.split('`').next().map(str::to_owned)
 }
 
-/// Parses a JSON object body. Serde would also accept an array for a
-/// struct; the API does not.
+/// Parses a JSON object body (see [`tooken_core::api::parse_json_object`]).
 fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|&b| b != b'{') {
-        let valid_json = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
-        let message = if valid_json {
-            "request body must be a JSON object"
-        } else {
-            "request body is not valid JSON"
-        };
-        return Err(ApiError::InvalidRequest {
-            message: message.into(),
-            field: None,
-        });
-    }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(json_error)
+    tooken_core::api::parse_json_object(bytes).map_err(|e| ApiError::InvalidRequest {
+        message: e.message,
+        field: e.field,
+    })
 }
 
 /// A JSON body, deserialized strictly.
@@ -102,7 +63,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// A JSON body that may be absent (empty), in which case `T::default()`.
+/// A JSON body that may be absent (no bytes at all) or `null`, in which
+/// case `T::default()`.
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
 
@@ -111,9 +73,10 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let bytes = read_body(req).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if bytes.is_empty() || bytes.trim_ascii() == b"null" {
             return Ok(OptionalJson(T::default()));
         }
+        // Whitespace alone is not JSON: refused below like any other.
         parse_object(&bytes).map(OptionalJson)
     }
 }
@@ -145,6 +108,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        // A NUL can be in no stored value, and PostgreSQL refuses it even as a
+        // query parameter: refuse it here rather than fail in the store.
+        if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) {
+            if let Some((name, _)) = pairs.iter().find(|(_, v)| v.contains('\0')) {
+                return Err(ApiError::invalid(
+                    name.as_str(),
+                    format!("{name} must not contain a NUL character"),
+                ));
+            }
+        }
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
             .map_err(|e| {
@@ -155,5 +128,33 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                     field,
                 }
             })
+    }
+}
+
+/// Path parameters. A segment that does not decode (percent-encoded bytes
+/// that are not UTF-8) is a `400` in the API's error shape.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let field = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key }
+                    | ErrorKind::ParseErrorAtKey { key, .. } => Some(key.clone()),
+                    _ => None,
+                };
+                Err(ApiError::InvalidRequest {
+                    message: e.body_text(),
+                    field,
+                })
+            }
+            // The route has no such parameters: a bug, not bad input.
+            Err(other) => Err(ApiError::internal(other)),
+        }
     }
 }

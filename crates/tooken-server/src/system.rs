@@ -51,14 +51,16 @@ pub async fn whoami(State(state): State<AppState>, caller: Caller) -> ApiResult<
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "system", responses((status = 200, description = "alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses((status = 200, description = "alive", content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// Readiness: the store answers.
 #[utoipa::path(get, path = "/readyz", tag = "system",
-    responses((status = 200, description = "ready"), (status = 503, description = "store unreachable")))]
+    responses((status = 200, description = "ready", content_type = "text/plain"),
+        (status = 503, description = "store unreachable", content_type = "text/plain")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),

@@ -1,6 +1,6 @@
 //! `/v1/tokens`: issue, list, inspect, change, rotate and revoke tokens.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +18,7 @@ use tooken_store::{AuditContext, NewToken, TokenFilter, TokenPatch, TokenRecord,
 
 use crate::auth::{Caller, Principal};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, OptionalJson};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -35,12 +35,15 @@ pub fn router() -> Router<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ListTokensQuery {
     /// 1–100, default 20.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// A token id from a previous page: the page starts after it.
     pub starting_after: Option<String>,
     /// `active`, `expired` or `revoked`.
+    #[param(value_type = Option<TokenStatus>)]
     pub status: Option<String>,
     /// Only tokens carrying exactly this scope.
+    #[param(value_type = Option<Scope>)]
     pub scope: Option<String>,
     /// Only tokens whose name starts with this.
     pub name: Option<String>,
@@ -306,7 +309,7 @@ async fn require_manages(
 pub async fn get_token(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<TokenObject>> {
     caller.require(TOKENS_READ)?;
     let token = find(&state, &caller.principal, &id).await?;
@@ -320,7 +323,7 @@ pub async fn get_token(
 pub async fn update_token(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<UpdateToken>,
 ) -> ApiResult<Json<TokenObject>> {
     caller.require(TOKENS_WRITE)?;
@@ -390,7 +393,7 @@ pub async fn update_token(
 pub async fn rotate_token(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(req): OptionalJson<RotateToken>,
 ) -> ApiResult<Json<TokenWithSecret>> {
     caller.require(TOKENS_WRITE)?;
@@ -467,14 +470,9 @@ pub async fn rotate_secret(
     })
 }
 
-/// The optional `reason` of a revocation: at most 256 characters.
+/// The optional `reason` of a revocation: at most 256 characters of text.
 pub fn check_revoke_reason(reason: Option<&str>) -> ApiResult<()> {
-    if reason.is_some_and(|r| r.chars().count() > 256) {
-        return Err(ApiError::invalid(
-            "reason",
-            "reason must be at most 256 characters",
-        ));
-    }
+    reason.map(token::check_revoke_reason).transpose()?;
     Ok(())
 }
 
@@ -486,7 +484,7 @@ pub fn check_revoke_reason(reason: Option<&str>) -> ApiResult<()> {
 pub async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(req): OptionalJson<RevokeToken>,
 ) -> ApiResult<Json<TokenObject>> {
     caller.require(TOKENS_WRITE)?;
@@ -514,6 +512,7 @@ pub async fn revoke_token(
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// How many days back, 1–90 (default 30), today included.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 90)]
     pub days: Option<String>,
 }
 
@@ -525,7 +524,7 @@ pub struct UsageQuery {
 pub async fn token_usage(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<UsageQuery>,
 ) -> ApiResult<Json<TokenUsage>> {
     caller.require(TOKENS_READ)?;

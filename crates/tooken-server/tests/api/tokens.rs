@@ -516,6 +516,64 @@ store_test! {
     }
 }
 
+// Regression: the document left out statuses every `/v1` operation can
+// answer (429 from the brute-force throttle, 503 while the store is down,
+// 413 for any body), said the health checks need a credential, and gave
+// the error headers nowhere.
+store_test! {
+    async fn openapi_document_names_every_status_the_server_sends(app) {
+        let doc = app.client.openapi().await.unwrap();
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                let what = format!("{method} {path}");
+                if !path.starts_with("/v1/") {
+                    assert_eq!(op["security"], serde_json::json!([]), "{what} needs no credential");
+                    continue;
+                }
+                operations += 1;
+                assert_eq!(
+                    responses["401"]["headers"]["WWW-Authenticate"]["schema"]["type"], "string",
+                    "{what}"
+                );
+                for status in ["429", "503"] {
+                    assert_eq!(
+                        responses[status]["headers"]["Retry-After"]["schema"]["type"], "integer",
+                        "{what} {status}"
+                    );
+                }
+                if op.get("requestBody").is_some() {
+                    for status in ["400", "413"] {
+                        assert!(responses.contains_key(status), "{what} lacks {status}");
+                    }
+                }
+                for (status, response) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert_eq!(
+                            response["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/ErrorBody",
+                            "{what} {status}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(operations >= 14, "{operations}");
+        let scope = &doc["components"]["schemas"]["Scope"];
+        assert_eq!(scope["pattern"], tooken_core::scope::SCOPE_PATTERN);
+        assert_eq!(scope["maxLength"], 64);
+        let limit = doc["paths"]["/v1/tokens"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap();
+        assert_eq!(limit["schema"]["minimum"], 1);
+        assert_eq!(limit["schema"]["maximum"], 100);
+    }
+}
+
 store_test! {
     async fn unknown_routes_and_methods_answer_in_the_error_shape(app) {
         let (status, body) = app.call(Method::GET, "/v1/nope", None).await;

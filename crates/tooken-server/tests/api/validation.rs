@@ -329,6 +329,125 @@ store_test! {
     }
 }
 
+// Regression: trailing bytes after the JSON object were ignored, so
+// `{"name":"a"}{"name":"b"}` created a token named `a`.
+store_test! {
+    async fn anything_after_the_json_object(app) {
+        for bad in [r#"{"name": "a"}{"name": "b"}"#, r#"{"name": "a"} x"#, r#"{"name": "a"}]"#] {
+            let (s, b) = create(&app, bad).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
+            assert_eq!(b["error"], "invalid_request");
+            assert!(b["message"].as_str().unwrap().contains("not valid JSON"), "{b}");
+        }
+        let (s, _) = create(&app, "{\"name\": \"a\"}\n  ").await;
+        assert_eq!(s, StatusCode::CREATED, "trailing whitespace is fine");
+    }
+}
+
+// Regression: on PostgreSQL a NUL in a stored text field was a 500
+// (PostgreSQL refuses NUL in text), and in a query filter too.
+store_test! {
+    async fn control_characters_in_free_text(app) {
+        let (s, b) = create(&app, r#"{"name": "x", "description": "a\u0000b"}"#).await;
+        assert_invalid(s, &b, "description");
+        let (s, b) = create(&app, r#"{"name": "x", "description": "bell\u0007"}"#).await;
+        assert_invalid(s, &b, "description");
+        assert_nothing_created(&app).await;
+        let (s, b) = create(&app, r#"{"name": "x", "description": "two\nlines\tand a tab"}"#).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let t = b["id"].as_str().unwrap().to_owned();
+
+        let (s, b) = app
+            .call(Method::PATCH, &format!("/v1/tokens/{t}"), Some(r#"{"description": "\u0000"}"#))
+            .await;
+        assert_invalid(s, &b, "description");
+        let (s, b) = app
+            .call(Method::POST, &format!("/v1/tokens/{t}/revoke"), Some(r#"{"reason": "a\u0000"}"#))
+            .await;
+        assert_invalid(s, &b, "reason");
+        let token = app.client.get_token(&t).await.unwrap();
+        assert_eq!(token.description.as_deref(), Some("two\nlines\tand a tab"));
+        assert!(token.revoked_at.is_none(), "the refused revocation did not happen");
+    }
+}
+
+store_test! {
+    async fn nul_in_query_filters(app) {
+        for (path, field) in [
+            ("/v1/tokens?name=a%00b", "name"),
+            ("/v1/audit-log?action=a%00", "action"),
+            ("/v1/audit-log?actor=%00", "actor"),
+            ("/v1/audit-log?target=x%00", "target"),
+            ("/v1/audit-log/export?action=%00", "action"),
+        ] {
+            let (s, b) = app.call(Method::GET, path, None).await;
+            assert_invalid(s, &b, field);
+        }
+    }
+}
+
+// Regression: a path segment that does not decode to UTF-8 got a text/plain
+// answer instead of the API's error shape.
+store_test! {
+    async fn path_segment_that_is_not_utf8(app) {
+        let auth = format!("Bearer {}", app.api_key);
+        for (method, path) in [
+            (Method::GET, "/v1/tokens/%FF"),
+            (Method::PATCH, "/v1/tokens/%C3%28"),
+            (Method::POST, "/v1/tokens/%FF/rotate"),
+            (Method::POST, "/v1/tokens/%FF/revoke"),
+            (Method::GET, "/v1/tokens/%FF/usage"),
+        ] {
+            let (s, headers, text) = app.raw(method.clone(), path, Some(&auth), Some("{}")).await;
+            assert_eq!(headers["content-type"], "application/json", "{method} {path}: {text}");
+            let b: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_invalid(s, &b, "id");
+        }
+    }
+}
+
+// Regression: the OpenAPI document allows a `null` body for rotate and
+// revoke (the body is optional); the server refused it. And it took a body
+// of whitespace, which is not JSON, for no body.
+store_test! {
+    async fn null_body_is_no_body(app) {
+        let t = app.token("t", &[]).await;
+        for blank in ["\n", "  "] {
+            let (s, b) = app
+                .call(Method::POST, &format!("/v1/tokens/{}/rotate", t.token.id), Some(blank))
+                .await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{blank:?}: {b}");
+            assert!(b["message"].as_str().unwrap().contains("not valid JSON"), "{b}");
+        }
+        let (s, b) = app
+            .call(Method::POST, &format!("/v1/tokens/{}/rotate", t.token.id), Some(""))
+            .await;
+        assert_eq!(s, StatusCode::OK, "no body at all: {b}");
+        let (s, b) = app
+            .call(Method::POST, &format!("/v1/tokens/{}/rotate", t.token.id), Some("null"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (s, b) = app
+            .call(Method::POST, &format!("/v1/tokens/{}/revoke", t.token.id), Some(" null "))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["status"], "revoked");
+    }
+}
+
+// Regression: the OpenAPI document says a name is at most 128 characters,
+// and the server counted them after trimming whitespace.
+store_test! {
+    async fn name_length_counts_what_was_sent(app) {
+        let padded = format!(" {} ", "n".repeat(127));
+        let (s, b) = create(&app, &json!({ "name": padded }).to_string()).await;
+        assert_invalid(s, &b, "name");
+        let (s, b) = create(&app, &json!({ "name": format!(" {}", "n".repeat(127)) }).to_string()).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        assert_eq!(b["name"], "n".repeat(127));
+    }
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {

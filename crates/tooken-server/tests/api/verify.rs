@@ -164,3 +164,20 @@ store_test! {
         assert_eq!(last, Some(app.clock_now().timestamp_millis()));
     }
 }
+
+// Regression: numbers in metadata came back off by one unit in the last
+// place (the JSON parser's fast float path is not exact).
+store_test! {
+    async fn metadata_numbers_come_back_exactly(app) {
+        let body = r#"{"name": "svc", "metadata": {"x": -1.4049482673580393e+289, "y": 0.30000000000000004, "z": 5e-324}}"#;
+        let (status, created) = app.call(Method::POST, "/v1/tokens", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let r = verify(&app, created["secret"].as_str().unwrap(), &[]).await;
+        let metadata = r.token.unwrap().metadata.unwrap();
+        assert_eq!(metadata["x"].as_f64(), Some(-1.4049482673580393e+289));
+        assert_eq!(metadata["y"].as_f64(), Some(0.30000000000000004));
+        assert_eq!(metadata["z"].as_f64(), Some(5e-324));
+        let (_, listed) = app.call(Method::GET, &format!("/v1/tokens/{}", created["id"].as_str().unwrap()), None).await;
+        assert_eq!(listed["metadata"]["x"].as_f64(), Some(-1.4049482673580393e+289));
+    }
+}

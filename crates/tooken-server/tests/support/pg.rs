@@ -1,4 +1,4 @@
-//! Shared by the server's test binaries (included with `#[path]`): a
+//! Shared by the test binaries (included with `#[path]`): a
 //! PostgreSQL database created for one test and dropped after it.
 
 use sqlx::{Connection, Executor};

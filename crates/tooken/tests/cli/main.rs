@@ -5,6 +5,7 @@ mod admin;
 mod audit_log;
 mod client;
 mod config_file;
+mod crash;
 mod helpers;
 mod multinode;
 mod nodes;
