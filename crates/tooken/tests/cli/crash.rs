@@ -21,9 +21,7 @@ use tooken_client::{AuditQuery, Client, CreateToken, ListTokens, VerifyCode, Ver
 use tooken_core::Credential;
 
 use crate::helpers::{admin, first_key, start_server, Server, BIN};
-
-#[path = "../../../tooken-server/tests/support/pg.rs"]
-mod pg;
+use crate::pg;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_changes_survive_sigkill_and_nothing_is_half_applied_sqlite() {
