@@ -356,8 +356,10 @@ async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<(String, Strin
     let ms = now.timestamp_millis();
     for chunk_start in (0..n).step_by(50_000) {
         let mut tx = store.pool().begin().await?;
-        for batch_start in (chunk_start..(chunk_start + 50_000).min(n)).step_by(500) {
-            let count = 500.min(n - batch_start);
+        // 100 rows (400 binds) per statement: binding costs grow with the
+        // number of placeholders in a statement.
+        for batch_start in (chunk_start..(chunk_start + 50_000).min(n)).step_by(100) {
+            let count = 100.min(n - batch_start);
             let mut sql = String::from(
                 "INSERT INTO tokens (id, workspace_id, mode, name, scopes, secret_hash, hint, created_at, created_by) VALUES ",
             );

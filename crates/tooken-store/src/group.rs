@@ -4,8 +4,8 @@
 //! FULL`), and SQLite has one writer at a time: one transaction per create
 //! caps creates at a few hundred a second, and concurrent writers waiting on
 //! SQLite's lock sleep in its busy handler. Instead, creates are queued to
-//! one writer task, which writes everything queued so far in one
-//! transaction (each token with its audit event) and answers every caller
+//! one writer task, which writes everything queued so far for one workspace
+//! in one transaction (each token with its audit event) and answers every caller
 //! after that single commit. Nobody is answered before the commit is
 //! durable; under load, batches grow on their own while the previous commit
 //! is being flushed.
@@ -75,23 +75,36 @@ fn writer_gone() -> StoreError {
 }
 
 async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedReceiver<Create>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
+    let mut queued: Vec<Create> = Vec::new();
+    loop {
+        if queued.is_empty() {
+            match rx.recv().await {
+                Some(first) => queued.push(first),
+                None => return,
+            }
+        }
+        while queued.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(next) => batch.push(next),
+                Ok(next) => queued.push(next),
                 Err(_) => break,
             }
         }
+        // One workspace per transaction: each holds one audit chain's lock
+        // only, as every other write does, so writers on several nodes
+        // cannot deadlock over two chains.
+        let workspace = queued[0].token.workspace_id.clone();
+        let (batch, rest): (Vec<_>, Vec<_>) = queued
+            .drain(..)
+            .partition(|c| c.token.workspace_id == workspace);
+        queued = rest;
         if batch.len() > 1 && write(&pool, backend, &batch).await.is_ok() {
-            for create in batch.drain(..) {
+            for create in batch {
                 let _ = create.reply.send(Ok(create.token));
             }
             continue;
         }
         // Alone, or a batch that failed: one transaction each.
-        for create in batch.drain(..) {
+        for create in batch {
             let result = write(&pool, backend, std::slice::from_ref(&create)).await;
             let _ = create.reply.send(result.map(|()| create.token));
         }

@@ -41,6 +41,10 @@ pub fn start_server(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // To see what a server under test logged.
+            if std::env::var_os("TOOKEN_TEST_SHOW_LOGS").is_some() {
+                eprintln!("[server] {line}");
+            }
             if let Some(addr) = line.split("address=").nth(1) {
                 let _ = tx.send(
                     addr.split_whitespace()
