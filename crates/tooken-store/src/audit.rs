@@ -65,68 +65,107 @@ pub(crate) async fn append(
     event: NewEvent,
     now: DateTime<Utc>,
 ) -> Result<Event> {
+    let mut written = append_all(backend, tx, vec![(ctx, event, now)]).await?;
+    written
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("no audit event was written".into()))
+}
+
+/// Events per multi-row `INSERT` (17 binds each).
+const EVENTS_PER_INSERT: usize = 32;
+
+/// Appends `events`, all of one workspace, in order, to its chain within
+/// `tx`: the chain's head is read once and the events are written a few
+/// statements at a time.
+pub(crate) async fn append_all(
+    backend: Backend,
+    tx: &mut Transaction<'static, Any>,
+    events: Vec<(&AuditContext, NewEvent, DateTime<Utc>)>,
+) -> Result<Vec<Event>> {
+    let Some(workspace_id) = events.first().map(|(_, e, _)| e.workspace_id.clone()) else {
+        return Ok(Vec::new());
+    };
+    if events
+        .iter()
+        .any(|(_, e, _)| e.workspace_id != workspace_id)
+    {
+        return Err(StoreError::Corrupt(
+            "events of several workspaces appended together".into(),
+        ));
+    }
     if let Some(lock) = backend.chain_lock() {
         sqlx::query(lock)
-            .bind(&event.workspace_id)
+            .bind(&workspace_id)
             .execute(&mut **tx)
             .await?;
     }
     let head = sqlx::query(
         "SELECT seq, hash FROM audit_events WHERE workspace_id = $1 ORDER BY seq DESC LIMIT 1",
     )
-    .bind(&event.workspace_id)
+    .bind(&workspace_id)
     .fetch_optional(&mut **tx)
     .await?;
-    let (seq, prev_hash) = match head {
+    let (mut seq, mut prev_hash) = match head {
         Some(row) => (
             row.try_get::<i64, _>("seq")?,
             row.try_get::<String, _>("hash")?,
         ),
         None => (0, GENESIS.to_owned()),
     };
-    let mut e = Event {
-        id: new_id(IdKind::Event, now),
-        workspace_id: event.workspace_id,
-        seq: seq + 1,
-        occurred_at: now,
-        mode: event.mode.map(|m| m.as_str().to_owned()),
-        actor: ctx.actor.clone(),
-        action: event.action.to_owned(),
-        target: event.target,
-        client_addr: ctx.client_addr.clone(),
-        user_agent: ctx.user_agent.clone(),
-        request_id: ctx.request_id.clone(),
-        details: event.details,
-        prev_hash,
-        hash: String::new(),
-    };
-    e.hash = e.compute_hash();
-    sqlx::query(
-        "INSERT INTO audit_events (id, workspace_id, seq, occurred_at, mode, actor_kind, actor_id, \
-         actor_hint, action, target_kind, target_id, client_addr, user_agent, request_id, details, \
-         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-    )
-    .bind(&e.id)
-    .bind(&e.workspace_id)
-    .bind(e.seq)
-    .bind(to_ms(e.occurred_at))
-    .bind(&e.mode)
-    .bind(&e.actor.kind)
-    .bind(&e.actor.id)
-    .bind(&e.actor.hint)
-    .bind(&e.action)
-    .bind(e.target.as_ref().map(|t| &t.kind))
-    .bind(e.target.as_ref().map(|t| &t.id))
-    .bind(&e.client_addr)
-    .bind(&e.user_agent)
-    .bind(&e.request_id)
-    .bind(e.details.to_string())
-    .bind(&e.prev_hash)
-    .bind(&e.hash)
-    .execute(&mut **tx)
-    .await
-    .map_err(StoreError::from_sqlx)?;
-    Ok(e)
+    let mut written = Vec::with_capacity(events.len());
+    for (ctx, event, now) in events {
+        seq += 1;
+        let mut e = Event {
+            id: new_id(IdKind::Event, now),
+            workspace_id: event.workspace_id,
+            seq,
+            occurred_at: now,
+            mode: event.mode.map(|m| m.as_str().to_owned()),
+            actor: ctx.actor.clone(),
+            action: event.action.to_owned(),
+            target: event.target,
+            client_addr: ctx.client_addr.clone(),
+            user_agent: ctx.user_agent.clone(),
+            request_id: ctx.request_id.clone(),
+            details: event.details,
+            prev_hash,
+            hash: String::new(),
+        };
+        e.hash = e.compute_hash();
+        prev_hash = e.hash.clone();
+        written.push(e);
+    }
+    for chunk in written.chunks(EVENTS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO audit_events (id, workspace_id, seq, occurred_at, mode, actor_kind, actor_id, \
+             actor_hint, action, target_kind, target_id, client_addr, user_agent, request_id, details, \
+             prev_hash, hash) VALUES {}",
+            crate::sql::values(chunk.len(), 17)
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(&e.id)
+                .bind(&e.workspace_id)
+                .bind(e.seq)
+                .bind(to_ms(e.occurred_at))
+                .bind(&e.mode)
+                .bind(&e.actor.kind)
+                .bind(&e.actor.id)
+                .bind(&e.actor.hint)
+                .bind(&e.action)
+                .bind(e.target.as_ref().map(|t| &t.kind))
+                .bind(e.target.as_ref().map(|t| &t.id))
+                .bind(&e.client_addr)
+                .bind(&e.user_agent)
+                .bind(&e.request_id)
+                .bind(e.details.to_string())
+                .bind(&e.prev_hash)
+                .bind(&e.hash);
+        }
+        q.execute(&mut **tx).await.map_err(StoreError::from_sqlx)?;
+    }
+    Ok(written)
 }
 
 fn event_from_row(row: &AnyRow) -> Result<Event> {

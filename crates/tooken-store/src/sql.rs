@@ -59,6 +59,23 @@ impl Backend {
     }
 }
 
+/// `VALUES` rows for a multi-row `INSERT`: `($1, …, $cols), …` for `rows`
+/// rows.
+pub(crate) fn values(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", r * cols + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// A bind value for dynamically built queries.
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {

@@ -10,7 +10,7 @@ use tooken_core::id::{new_id, IdKind};
 use tooken_core::token::TokenStatus;
 use tooken_core::{Mode, Scope, SecretHash};
 
-use crate::audit::{append, AuditContext, NewEvent};
+use crate::audit::{append, append_all, AuditContext, NewEvent};
 use crate::row::Columns;
 use crate::sql::{Arg, SqlBuilder};
 use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
@@ -180,46 +180,70 @@ pub(crate) async fn write_token(
     ctx: &AuditContext,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO tokens (id, workspace_id, mode, name, description, scopes, metadata, \
-         secret_hash, hint, created_at, created_by, parent_id, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(&token.id)
-    .bind(&token.workspace_id)
-    .bind(token.mode.as_str())
-    .bind(&token.name)
-    .bind(&token.description)
-    .bind(scopes_json(&token.scopes))
-    .bind(
-        token
-            .metadata
-            .as_ref()
-            .map(|m| Value::from(m.clone()).to_string()),
-    )
-    .bind(&secret_hash.as_bytes()[..])
-    .bind(&token.hint)
-    .bind(to_ms(now))
-    .bind(&token.created_by)
-    .bind(&token.parent_id)
-    .bind(token.expires_at.map(to_ms))
-    .execute(&mut **tx)
-    .await
-    .map_err(StoreError::from_sqlx)?;
-    let details = json!({
-        "name": token.name,
-        "scopes": token.scopes,
-        "expires_at": token.expires_at,
-        "parent_id": token.parent_id,
-    });
-    append(
-        backend,
-        tx,
-        ctx,
-        token_event(token, "token.created", details),
-        now,
-    )
-    .await?;
+    write_tokens(backend, tx, &[(token, secret_hash, ctx, now)]).await
+}
+
+/// Tokens per multi-row `INSERT` (13 binds each).
+const TOKENS_PER_INSERT: usize = 32;
+
+/// A token to write: the record, its secret's hash, who creates it, when.
+pub(crate) type TokenWrite<'a> = (
+    &'a TokenRecord,
+    &'a SecretHash,
+    &'a AuditContext,
+    DateTime<Utc>,
+);
+
+/// Writes new tokens, all of one workspace, and their audit events in
+/// `tx`, a few statements for all of them.
+pub(crate) async fn write_tokens(
+    backend: crate::Backend,
+    tx: &mut Transaction<'static, Any>,
+    tokens: &[TokenWrite<'_>],
+) -> Result<()> {
+    for chunk in tokens.chunks(TOKENS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO tokens (id, workspace_id, mode, name, description, scopes, metadata, \
+             secret_hash, hint, created_at, created_by, parent_id, expires_at) VALUES {}",
+            crate::sql::values(chunk.len(), 13)
+        );
+        let mut q = sqlx::query(&sql);
+        for (token, secret_hash, _, now) in chunk {
+            q = q
+                .bind(&token.id)
+                .bind(&token.workspace_id)
+                .bind(token.mode.as_str())
+                .bind(&token.name)
+                .bind(&token.description)
+                .bind(scopes_json(&token.scopes))
+                .bind(
+                    token
+                        .metadata
+                        .as_ref()
+                        .map(|m| Value::from(m.clone()).to_string()),
+                )
+                .bind(&secret_hash.as_bytes()[..])
+                .bind(&token.hint)
+                .bind(to_ms(*now))
+                .bind(&token.created_by)
+                .bind(&token.parent_id)
+                .bind(token.expires_at.map(to_ms));
+        }
+        q.execute(&mut **tx).await.map_err(StoreError::from_sqlx)?;
+    }
+    let events = tokens
+        .iter()
+        .map(|(token, _, ctx, now)| {
+            let details = json!({
+                "name": token.name,
+                "scopes": token.scopes,
+                "expires_at": token.expires_at,
+                "parent_id": token.parent_id,
+            });
+            (*ctx, token_event(token, "token.created", details), *now)
+        })
+        .collect();
+    append_all(backend, tx, events).await?;
     Ok(())
 }
 
