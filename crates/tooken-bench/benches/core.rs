@@ -89,13 +89,12 @@ async fn setup(n: usize) -> Setup {
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = AppState::new(store.clone(), clock.clone());
-    let mut uncached = AppState::new(store, clock);
     // Room for one entry: every lookup of a different token goes to SQLite.
-    uncached.cache = Arc::new(CredentialCache::with_capacity(1));
+    let uncached = AppState::new(store, clock).with_cache(CredentialCache::with_capacity(1));
     Setup {
         state,
         uncached,
-        principal: Principal::ApiKey(api_key),
+        principal: Principal::ApiKey(Arc::new(api_key)),
         secrets,
         _dir: dir,
     }

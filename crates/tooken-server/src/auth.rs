@@ -26,9 +26,12 @@ use crate::AppState;
 
 /// Who is calling.
 #[derive(Debug, Clone)]
+///
+/// Both share their record with the credential cache: authenticating a
+/// request copies nothing.
 pub enum Principal {
-    ApiKey(ApiKey),
-    Token(TokenRecord),
+    ApiKey(Arc<ApiKey>),
+    Token(Arc<TokenRecord>),
 }
 
 impl Principal {
@@ -250,25 +253,26 @@ async fn authenticate(
     }
     let credential = Credential::from_authorization(value.as_bytes())
         .map_err(|_| failed("malformed", None, None))?;
-    let hint = Some(credential.hint());
+    // Only failures are recorded with the hint.
+    let hint = || Some(credential.hint());
     let hash = credential.hash();
     match credential.kind() {
         CredentialKind::ApiKey => match state.api_key_by_secret(&hash).await? {
-            Some(key) => Ok(Principal::ApiKey(ApiKey::clone(&key))),
-            None => Err(failed("unknown", hint, None)),
+            Some(key) => Ok(Principal::ApiKey(key)),
+            None => Err(failed("unknown", hint(), None)),
         },
         CredentialKind::Token => {
             let Some(found) = state.token_by_secret(&hash).await? else {
-                return Err(failed("unknown", hint, None));
+                return Err(failed("unknown", hint(), None));
             };
             let owner = Some((found.token.workspace_id.as_str(), found.token.mode));
             if found.previous_valid_until.is_some_and(|until| now >= until) {
-                return Err(failed("rotated", hint, owner));
+                return Err(failed("rotated", hint(), owner));
             }
             match found.token.status_at(now) {
                 TokenStatus::Active => Ok(Principal::Token(found.token.clone())),
-                TokenStatus::Revoked => Err(failed("revoked", hint, owner)),
-                TokenStatus::Expired => Err(failed("expired", hint, owner)),
+                TokenStatus::Revoked => Err(failed("revoked", hint(), owner)),
+                TokenStatus::Expired => Err(failed("expired", hint(), owner)),
             }
         }
     }

@@ -13,6 +13,7 @@
 //! cached, so a newly created credential is never hidden by an old miss.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 
 use tooken_core::SecretHash;
@@ -27,10 +28,35 @@ pub enum Cached {
     Token(Arc<TokenMatch>),
 }
 
+/// Keys are SHA-256 digests, already uniform: their first eight bytes
+/// are hash enough, and SipHash over all 32 was a visible share of a
+/// cached verification. Only stored credentials are cached, so nobody
+/// chooses the keys.
+#[derive(Debug, Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // The array's length prefix comes through `write_usize`, ignored.
+        let mut first = [0u8; 8];
+        let n = bytes.len().min(8);
+        first[..n].copy_from_slice(&bytes[..n]);
+        self.0 = u64::from_le_bytes(first);
+    }
+
+    fn write_usize(&mut self, _: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type DigestMap<V> = HashMap<[u8; 32], V, BuildHasherDefault<DigestHasher>>;
+
 #[derive(Debug)]
 pub struct CredentialCache {
     // std locks: held for a map operation only, never across an await.
-    entries: RwLock<HashMap<[u8; 32], Cached>>,
+    entries: RwLock<DigestMap<Cached>>,
     marker: Mutex<Option<u64>>,
     capacity: usize,
 }
@@ -94,5 +120,61 @@ impl CredentialCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    use super::*;
+
+    #[test]
+    fn digests_hash_by_their_first_eight_bytes() {
+        let build = BuildHasherDefault::<DigestHasher>::default();
+        let mut a = [7u8; 32];
+        let b = a;
+        assert_eq!(build.hash_one(a), build.hash_one(b));
+        a[0] = 8;
+        assert_ne!(build.hash_one(a), build.hash_one(b));
+        assert_eq!(
+            build.hash_one(a),
+            u64::from_le_bytes([8, 7, 7, 7, 7, 7, 7, 7])
+        );
+    }
+
+    #[test]
+    fn many_credentials_are_kept_and_found() {
+        let cache = CredentialCache::with_capacity(10_000);
+        let hashes: Vec<SecretHash> = (0..5_000)
+            .map(|i| SecretHash::of(&format!("secret-{i}")))
+            .collect();
+        let key = |i: usize| {
+            Cached::ApiKey(Arc::new(ApiKey {
+                id: format!("key_{i}"),
+                workspace_id: "ws".into(),
+                mode: tooken_core::Mode::Test,
+                name: "k".into(),
+                hint: "h".into(),
+                created_at: chrono::DateTime::UNIX_EPOCH,
+                regenerated_at: None,
+                last_used_at: None,
+            }))
+        };
+        cache.get(Some(1), &hashes[0]);
+        for (i, h) in hashes.iter().enumerate() {
+            cache.insert(Some(1), h, key(i));
+        }
+        assert_eq!(cache.len(), hashes.len());
+        for (i, h) in hashes.iter().enumerate() {
+            match cache.get(Some(1), h) {
+                Some(Cached::ApiKey(k)) => assert_eq!(k.id, format!("key_{i}")),
+                other => panic!("entry {i}: {other:?}"),
+            }
+        }
+        assert!(
+            cache.get(Some(2), &hashes[0]).is_none(),
+            "a new marker empties it"
+        );
     }
 }

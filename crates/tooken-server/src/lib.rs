@@ -46,9 +46,15 @@ use crate::usage::Usage;
 /// Header carrying each request's id, echoed in the response and logs.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// What every handler shares.
+/// What every handler shares. Cloned for every request (by axum's `State`
+/// and middleware), so it is one `Arc`: a clone is one atomic increment,
+/// not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`], reached through it by `Deref`.
+#[derive(Clone)]
+pub struct Shared {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub usage: Arc<Usage>,
@@ -59,9 +65,17 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> AppState {
-        AppState {
+        AppState(Arc::new(Shared {
             store,
             clock,
             usage: Arc::default(),
@@ -70,7 +84,25 @@ impl AppState {
             cache: Arc::default(),
             metrics: Arc::default(),
             dashboard: Arc::default(),
-        }
+        }))
+    }
+
+    /// The same state with one part changed (for setting up, before
+    /// serving).
+    fn with(self, change: impl FnOnce(&mut Shared)) -> AppState {
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        change(&mut shared);
+        AppState(Arc::new(shared))
+    }
+
+    /// The same state with another credential cache.
+    pub fn with_cache(self, cache: CredentialCache) -> AppState {
+        self.with(|s| s.cache = Arc::new(cache))
+    }
+
+    /// The same state with another dashboard configuration.
+    pub fn with_dashboard(self, dashboard: dashboard::DashboardState) -> AppState {
+        self.with(|s| s.dashboard = Arc::new(dashboard))
     }
 
     /// The API key whose secret hashes to `hash`, from the cache when it
@@ -118,9 +150,8 @@ impl AppState {
     }
 
     /// The same state with other brute-force limits.
-    pub fn with_auth_limits(mut self, limits: AuthLimits) -> AppState {
-        self.throttle = Arc::new(Throttle::new(limits));
-        self
+    pub fn with_auth_limits(self, limits: AuthLimits) -> AppState {
+        self.with(|s| s.throttle = Arc::new(Throttle::new(limits)))
     }
 
     /// The caller's workspace. It exists: credentials belong to one.

@@ -99,7 +99,7 @@ pub async fn create_token(
     let workspace = state.workspace(caller.principal.workspace_id()).await?;
     let parent = match &caller.principal {
         Principal::ApiKey(_) => None,
-        Principal::Token(parent) => Some(parent),
+        Principal::Token(parent) => Some(&**parent),
     };
     let body = issue_token(
         &state,

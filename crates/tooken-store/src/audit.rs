@@ -71,8 +71,9 @@ pub(crate) async fn append(
         .ok_or_else(|| StoreError::Corrupt("no audit event was written".into()))
 }
 
-/// Events per multi-row `INSERT` (17 binds each).
-const EVENTS_PER_INSERT: usize = 32;
+/// Events per multi-row `INSERT` (17 binds each), few for the same reason
+/// as `TOKENS_PER_INSERT`.
+const EVENTS_PER_INSERT: usize = 8;
 
 /// Appends `events`, all of one workspace, in order, to its chain within
 /// `tx`: the chain's head is read once and the events are written a few

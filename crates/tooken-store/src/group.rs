@@ -144,7 +144,7 @@ mod tests {
         let store = Store::open(&url).await.unwrap();
         let ctx = AuditContext::new(Actor::system());
         let ws = store.create_workspace("w", &ctx, Utc::now()).await.unwrap();
-        // More than a statement's worth of rows (32), queued before the
+        // More than a statement's worth of rows (8), queued before the
         // writer task first runs on this single-threaded runtime.
         let n = 100;
         let creates = (0..n).map(|i| {

@@ -82,7 +82,8 @@ pub struct TokenFilter {
 /// A token found by one of its secrets.
 #[derive(Debug, Clone)]
 pub struct TokenMatch {
-    pub token: TokenRecord,
+    /// Shared: the server's cache hands it to every request it serves.
+    pub token: std::sync::Arc<TokenRecord>,
     /// Set when the secret is the one replaced by the last rotation: it works
     /// until this moment only.
     pub previous_valid_until: Option<DateTime<Utc>>,
@@ -149,7 +150,7 @@ fn token_match_from_row(row: &impl Columns) -> Result<TokenMatch> {
         Some(opt_from_ms(row.opt_int("previous_valid_until")?).unwrap_or_default())
     };
     Ok(TokenMatch {
-        token: token_from_row(row)?,
+        token: std::sync::Arc::new(token_from_row(row)?),
         previous_valid_until,
     })
 }
@@ -183,8 +184,10 @@ pub(crate) async fn write_token(
     write_tokens(backend, tx, &[(token, secret_hash, ctx, now)]).await
 }
 
-/// Tokens per multi-row `INSERT` (13 binds each).
-const TOKENS_PER_INSERT: usize = 32;
+/// Tokens per multi-row `INSERT` (13 binds each): fewer round trips
+/// against binding costs that grow with the square of a statement's
+/// placeholders (see `USAGE_ROWS_PER_STATEMENT`).
+const TOKENS_PER_INSERT: usize = 8;
 
 /// A token to write: the record, its secret's hash, who creates it, when.
 pub(crate) type TokenWrite<'a> = (

@@ -8,10 +8,10 @@ use tooken_core::api::DailyUsage;
 use crate::sql::{Arg, SqlBuilder};
 use crate::{to_ms, Result, Store};
 
-/// Rows per statement when recording usage (5 binds each). Binding
-/// costs grow with the number of placeholders in a statement, so a few dozen
-/// rows do better than hundreds.
-const USAGE_ROWS_PER_STATEMENT: usize = 64;
+/// Rows per statement when recording usage (5 binds each). SQLite finds
+/// each bind's placeholder by a linear search, so binding a statement costs
+/// the square of its placeholders: a few dozen rows do better than hundreds.
+const USAGE_ROWS_PER_STATEMENT: usize = 32;
 
 /// Use of one token or API key since the last flush.
 #[derive(Debug, Clone, PartialEq, Eq)]

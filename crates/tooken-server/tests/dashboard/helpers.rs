@@ -95,8 +95,8 @@ pub async fn spawn_with(backend: Backend, config: DashboardConfig) -> Option<Das
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let mut state = AppState::new(store.clone(), clock.clone());
-    state.dashboard = Arc::new(DashboardState::new(config));
+    let state =
+        AppState::new(store.clone(), clock.clone()).with_dashboard(DashboardState::new(config));
     let server = tokio::spawn(tooken_server::serve(listener, state, async {
         let _ = rx.await;
     }));
