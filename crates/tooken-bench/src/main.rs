@@ -13,6 +13,10 @@
 //! tokens, starts two nodes on the same PostgreSQL database, verifies every
 //! token on node B (so B has them cached), then for each one revokes it on
 //! node A and at once verifies it on node B until B rejects it.
+//!
+//! `tooken-bench soak --minutes 10` runs a mixed load (verify, create,
+//! revoke, list) and prints throughput, errors and the server's memory
+//! over time (see soak.rs).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -26,6 +30,11 @@ use tokio::net::TcpStream;
 use tooken_core::audit::Actor;
 use tooken_core::{Clock, Credential, Mode, SystemClock};
 use tooken_store::{AuditContext, NewApiKey, Store};
+
+mod soak;
+
+/// Warnings and errors the servers started here have logged.
+static SERVER_WARNINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 #[derive(Debug, Parser)]
 #[command(about = "Tooken load harness", args_conflicts_with_subcommands = true)]
@@ -41,6 +50,9 @@ enum Command {
     /// Two nodes on one PostgreSQL database: how soon after a revocation on
     /// node A does node B reject the token?
     Propagation(PropagationArgs),
+    /// A long mixed load (verify, create, revoke, list) against one node:
+    /// throughput, errors and the server's memory over time.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -81,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Propagation(args)) => propagation(args).await,
+        Some(Command::Soak(args)) => soak::soak(args).await,
         None => load(cli.load).await,
     }
 }
@@ -187,6 +200,7 @@ async fn start_server(bin: &PathBuf, url: &str) -> anyhow::Result<(tokio::proces
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
             if line.contains("WARN") || line.contains("ERROR") {
+                SERVER_WARNINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 eprintln!("{line}");
             }
         }
