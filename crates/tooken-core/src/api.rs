@@ -324,11 +324,14 @@ pub fn parse_json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyErr
     Ok(value)
 }
 
-/// A serde error as a [`BodyError`] naming the field.
+/// A serde error as a [`BodyError`] naming the field. Neither the message
+/// nor the field repeats what the client sent unless it may be repeated
+/// (see [`crate::redact`]): a secret pasted as a value or a field name is
+/// not sent back.
 fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> BodyError {
-    let path = e.path().to_string();
+    let path = field_path(e.path());
     let inner = e.into_inner();
-    let message = inner.to_string();
+    let message = crate::redact::redact_serde_message(&inner.to_string());
     if inner.is_syntax() || inner.is_eof() {
         return BodyError {
             message: format!("request body is not valid JSON: {message}"),
@@ -341,16 +344,41 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> BodyError {
         .strip_prefix("missing field `")
         .and_then(|r| r.split('`').next())
     {
-        Some(f) if path == "." => f.to_owned(),
+        Some(f) if path.is_empty() => f.to_owned(),
         Some(f) => format!("{path}.{f}"),
         None => path,
     };
-    let field = if field == "." { None } else { Some(field) };
+    let field = (!field.is_empty()).then_some(field);
     let message = match &field {
         Some(f) => format!("{f}: {message}"),
         None => message,
     };
     BodyError { message, field }
+}
+
+/// The path of the field at fault (`scopes[2]`, `metadata`), each name in
+/// it shown only if it may be repeated; empty at the top.
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key: name } | Segment::Enum { variant: name } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(crate::redact::shown(name));
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
 }
 
 /// Deserializes a field that may be absent (`None`), `null` (`Some(None)`)
@@ -400,6 +428,58 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("nme"));
         let e = parse_json_object::<VerifyRequest>(b"{}").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("token"));
+    }
+
+    /// A secret pasted in the wrong place is not sent back: not as a value
+    /// of the wrong type, nor as a field name; the field is still named.
+    #[test]
+    fn refusals_do_not_repeat_secrets() {
+        let secret = crate::Credential::generate("tkn", crate::Mode::Live);
+        let s = secret.expose();
+        for (body, field) in [
+            (
+                format!(r#"{{"name": "x", "expires_in": "{s}"}}"#),
+                Some("expires_in".to_owned()),
+            ),
+            (
+                format!(r#"{{"name": "x", "scopes": "{s}"}}"#),
+                Some("scopes".to_owned()),
+            ),
+            (
+                format!(r#"{{"name": "x", "scopes": [["{s}"]]}}"#),
+                Some("scopes[0]".to_owned()),
+            ),
+            (
+                format!(r#"{{"name": "x", "{s}": 1}}"#),
+                Some("<redacted>".to_owned()),
+            ),
+            (
+                format!(r#"{{"name": "x", "expires_at": "{s}"}}"#),
+                Some("expires_at".to_owned()),
+            ),
+            (format!(r#"{{"name": "x", "scopes": ["{s}"#), None),
+            (format!(r#"{{"name": {s}}}"#), None),
+        ] {
+            let e = parse_json_object::<CreateToken>(body.as_bytes()).unwrap_err();
+            assert_eq!(e.field, field, "{body}");
+            assert!(!e.message.contains(&s[9..25]), "{}", e.message);
+        }
+        // Plain names are still named, to help with a typo.
+        let e =
+            parse_json_object::<CreateToken>(br#"{"name": "x", "expires_inn": 1}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("expires_inn"));
+        assert!(
+            e.message.contains("unknown field `expires_inn`"),
+            "{}",
+            e.message
+        );
+        let e = parse_json_object::<CreateToken>(br#"{"name": "x", "expires_in": "soon"}"#)
+            .unwrap_err();
+        assert!(
+            e.message.contains("string \"soon\", expected i64"),
+            "{}",
+            e.message
+        );
     }
 
     /// The limits the OpenAPI document states are the ones enforced.

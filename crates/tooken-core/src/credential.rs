@@ -266,6 +266,14 @@ impl PartialEq for SecretHash {
     }
 }
 
+/// Consistent with the constant-time `Eq`, so that maps keyed by a hash
+/// (the credential cache) compare keys in constant time too.
+impl std::hash::Hash for SecretHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
 impl fmt::Debug for SecretHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretHash(<redacted>)")
@@ -297,6 +305,10 @@ mod tests {
         let b = Credential::generate("tkn", Mode::Live);
         assert_ne!(a.expose(), b.expose());
         assert_ne!(a.hash(), b.hash());
+        // Hash agrees with the constant-time Eq: usable as a map key.
+        let set: std::collections::HashSet<SecretHash> = [a.hash(), b.hash(), a.hash()].into();
+        assert_eq!(set.len(), 2);
+        assert!(set.contains(&SecretHash::of(a.expose())));
     }
 
     #[test]

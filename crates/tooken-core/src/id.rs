@@ -71,6 +71,20 @@ pub fn is_id(kind: IdKind, s: &str) -> bool {
     }
 }
 
+/// Is `s` shaped like an id of any kind (`usr_…` for dashboard users
+/// included): a short lowercase prefix, `_`, 26 Crockford base32 digits.
+pub fn looks_like_id(s: &str) -> bool {
+    match s.split_once('_') {
+        Some((prefix, body)) => {
+            (2..=4).contains(&prefix.len())
+                && prefix.bytes().all(|b| b.is_ascii_lowercase())
+                && body.len() == ENCODED_LEN
+                && body.bytes().all(|b| CROCKFORD.contains(&b))
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +100,10 @@ mod tests {
         assert!(!is_id(IdKind::ApiKey, &a));
         assert!(!is_id(IdKind::Token, "tk_short"));
         assert!(!is_well_formed(&a));
+        assert!(looks_like_id(&a) && looks_like_id(&new_id(IdKind::Workspace, now)));
+        assert!(!looks_like_id("tk_short"));
+        let secret = crate::Credential::generate("tkn", crate::Mode::Live);
+        assert!(!looks_like_id(secret.expose()));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod credential;
 pub mod id;
 pub mod policy;
+pub mod redact;
 pub mod scope;
 pub mod token;
 

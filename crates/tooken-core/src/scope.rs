@@ -139,7 +139,13 @@ pub fn parse_scopes(field: &str, raw: &[String]) -> Result<Vec<Scope>, Validatio
     let mut out: Vec<Scope> = Vec::with_capacity(raw.len());
     for (i, s) in raw.iter().enumerate() {
         let scope = Scope::parse(s).map_err(|e| {
-            ValidationError::new(format!("{field}[{i}]"), format!("{e} (got {s:?})"))
+            // A secret pasted as a scope is not sent back.
+            let message = if crate::redact::may_repeat(s) {
+                format!("{e} (got {s:?})")
+            } else {
+                e.to_string()
+            };
+            ValidationError::new(format!("{field}[{i}]"), message)
         })?;
         if !out.contains(&scope) {
             out.push(scope);
@@ -217,6 +223,23 @@ mod tests {
         assert_eq!(parse_scopes("scopes", &bad).unwrap_err().field, "scopes[1]");
         let dup = vec!["a:b".to_string(), "a:b".to_string()];
         assert_eq!(parse_scopes("scopes", &dup).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn refusals_show_a_bad_scope_unless_it_could_be_a_secret() {
+        let bad = vec!["Invoices:Read".to_string()];
+        let e = parse_scopes("scopes", &bad).unwrap_err();
+        assert!(
+            e.message.contains(r#"(got "Invoices:Read")"#),
+            "{}",
+            e.message
+        );
+        let secret = crate::Credential::generate("tkn", crate::Mode::Live);
+        for pasted in [secret.expose().to_owned(), secret.expose().repeat(2)] {
+            let e = parse_scopes("scopes", std::slice::from_ref(&pasted)).unwrap_err();
+            assert_eq!(e.field, "scopes[0]");
+            assert!(!e.message.contains(&pasted[9..25]), "{}", e.message);
+        }
     }
 
     proptest! {

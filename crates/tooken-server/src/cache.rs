@@ -11,6 +11,12 @@
 //! bypassed. Entries are whole records: expiry and grace periods are judged
 //! at use time, so they need no invalidation. Only positive lookups are
 //! cached, so a newly created credential is never hidden by an old miss.
+//!
+//! Entries are keyed by [`SecretHash`], whose equality is constant-time.
+//! Callers answer from the cache only for a credential they will accept
+//! (see `AppState::token_by_secret`): one that will be refused (revoked,
+//! expired, rotated away) is looked up in the store, exactly as an unknown
+//! one is, so the time of a refusal does not tell them apart.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -51,7 +57,7 @@ impl Hasher for DigestHasher {
     }
 }
 
-type DigestMap<V> = HashMap<[u8; 32], V, BuildHasherDefault<DigestHasher>>;
+type DigestMap<V> = HashMap<SecretHash, V, BuildHasherDefault<DigestHasher>>;
 
 #[derive(Debug)]
 pub struct CredentialCache {
@@ -95,7 +101,7 @@ impl CredentialCache {
         self.entries
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(hash.as_bytes())
+            .get(hash)
             .cloned()
     }
 
@@ -111,7 +117,7 @@ impl CredentialCache {
         if entries.len() >= self.capacity {
             entries.clear();
         }
-        entries.insert(*hash.as_bytes(), value);
+        entries.insert(*hash, value);
     }
 
     pub fn len(&self) -> usize {

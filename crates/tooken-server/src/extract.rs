@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use tooken_core::redact::{redact_serde_message, shown};
 
 use crate::error::ApiError;
 
@@ -34,7 +35,8 @@ async fn read_body(req: Request) -> Result<Bytes, ApiError> {
 }
 
 /// `missing field `name`` and `unknown field `x`, expected …` name their
-/// field only in the message.
+/// field only in the message (already redacted: see
+/// [`tooken_core::redact`]).
 fn backticked_field(message: &str) -> Option<String> {
     let rest = message
         .strip_prefix("missing field `")
@@ -92,9 +94,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiForm<T> {
         let bytes = read_body(req).await?;
         serde_urlencoded::from_bytes(&bytes)
             .map(ApiForm)
-            .map_err(|e| ApiError::InvalidRequest {
-                message: format!("form body: {e}"),
-                field: None,
+            .map_err(|e| {
+                let message = redact_serde_message(&e.to_string());
+                ApiError::InvalidRequest {
+                    field: backticked_field(&message),
+                    message: format!("form body: {message}"),
+                }
             })
     }
 }
@@ -112,8 +117,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         // query parameter: refuse it here rather than fail in the store.
         if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) {
             if let Some((name, _)) = pairs.iter().find(|(_, v)| v.contains('\0')) {
+                let name = shown(name);
                 return Err(ApiError::invalid(
-                    name.as_str(),
+                    name,
                     format!("{name} must not contain a NUL character"),
                 ));
             }
@@ -121,7 +127,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
             .map_err(|e| {
-                let message = e.to_string();
+                let message = redact_serde_message(&e.to_string());
                 let field = backticked_field(&message);
                 ApiError::InvalidRequest {
                     message: format!("query string: {message}"),
@@ -149,8 +155,8 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
                     _ => None,
                 };
                 Err(ApiError::InvalidRequest {
-                    message: e.body_text(),
-                    field,
+                    message: redact_serde_message(&e.body_text()),
+                    field: field.as_deref().map(|f| shown(f).to_owned()),
                 })
             }
             // The route has no such parameters: a bug, not bad input.

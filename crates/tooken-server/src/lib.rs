@@ -129,21 +129,30 @@ impl AppState {
 
     /// The token one of whose secrets hashes to `hash`, from the cache when
     /// it may be trusted, else from the store.
+    ///
+    /// Only a token that will be accepted now is answered from the cache
+    /// (and cached): one that will be refused — revoked, expired, or a
+    /// secret rotated away past its grace period — is looked up in the
+    /// store like an unknown secret, so a refusal takes the same path, and
+    /// the same time, whether or not the secret ever existed.
     pub async fn token_by_secret(
         &self,
         hash: &SecretHash,
     ) -> Result<Option<Arc<TokenMatch>>, StoreError> {
+        let now = self.clock.now();
         let marker = self.store.change_marker();
         if let Some(Cached::Token(t)) = self.cache.get(marker, hash) {
-            self.metrics.record_cache_lookup(CacheOutcome::Hit);
-            return Ok(Some(t));
+            if accepted_now(&t, now) {
+                self.metrics.record_cache_lookup(CacheOutcome::Hit);
+                return Ok(Some(t));
+            }
         }
         self.metrics.record_cache_lookup(match marker {
             Some(_) => CacheOutcome::Miss,
             None => CacheOutcome::Bypassed,
         });
         let found = self.store.token_by_secret(hash).await?.map(Arc::new);
-        if let Some(t) = &found {
+        if let Some(t) = found.as_ref().filter(|t| accepted_now(t, now)) {
             self.cache.insert(marker, hash, Cached::Token(t.clone()));
         }
         Ok(found)
@@ -160,6 +169,13 @@ impl AppState {
             ApiError::internal(std::io::Error::other(format!("workspace {id} is missing")))
         })
     }
+}
+
+/// Would a token found by this secret be accepted at `now`: active, and
+/// not a previous secret past its grace period?
+fn accepted_now(found: &TokenMatch, now: chrono::DateTime<chrono::Utc>) -> bool {
+    found.token.status_at(now) == tooken_core::token::TokenStatus::Active
+        && found.previous_valid_until.is_none_or(|until| now < until)
 }
 
 /// The whole API, with its layers.
@@ -194,13 +210,18 @@ pub fn app(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
-                    // The path only: never headers (Authorization) or bodies.
+                    // The path only: never headers (Authorization), the
+                    // query or bodies; and in the path, no segment that
+                    // could be a secret (a dashboard link, a token pasted
+                    // into the URL): see `tooken_core::redact`.
                     let id = req
                         .headers()
                         .get(REQUEST_ID_HEADER)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                    // Fields are evaluated only when the span is enabled.
+                    tracing::info_span!("request", method = %req.method(),
+                        path = %tooken_core::redact::redact_path(req.uri().path()), request_id = %id)
                 })
                 .on_response(|res: &Response<_>, latency: std::time::Duration, _: &tracing::Span| {
                     tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "response");

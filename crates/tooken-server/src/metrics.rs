@@ -1,6 +1,6 @@
 //! `GET /metrics`: Prometheus text format. Requests by route and status,
 //! latency histograms by route, verification outcomes by code, credential
-//! cache lookups by outcome, whether the node follows the other nodes'
+//! cache lookups by outcome, dashboard password checks, whether the node follows the other nodes'
 //! changes, and store pool usage. Labels are route templates and codes only: never a path with
 //! an id in it, never a credential.
 
@@ -67,6 +67,7 @@ pub struct Metrics {
     latency: HistogramFamily,
     verifications: Family<CodeLabels, Counter>,
     cache_lookups: Family<OutcomeLabels, Counter>,
+    password_checks: Counter,
     change_feed_up: Gauge<i64, AtomicI64>,
     pool_size: Gauge<i64, AtomicI64>,
     pool_idle: Gauge<i64, AtomicI64>,
@@ -84,6 +85,7 @@ impl Default for Metrics {
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let verifications = Family::<CodeLabels, Counter>::default();
         let cache_lookups = Family::<OutcomeLabels, Counter>::default();
+        let password_checks = Counter::default();
         let change_feed_up = Gauge::<i64, AtomicI64>::default();
         let pool_size = Gauge::<i64, AtomicI64>::default();
         let pool_idle = Gauge::<i64, AtomicI64>::default();
@@ -108,6 +110,12 @@ impl Default for Metrics {
             cache_lookups.clone(),
         );
         registry.register(
+            "dashboard_password_checks",
+            "argon2id password checks run by dashboard sign-ins (one per attempt that is not \
+             throttled, whether or not the account exists)",
+            password_checks.clone(),
+        );
+        registry.register(
             "store_change_feed_up",
             "1 while this node receives the store's change notifications (always on SQLite); \
              0 while it bypasses its credential cache",
@@ -129,6 +137,7 @@ impl Default for Metrics {
             latency,
             verifications,
             cache_lookups,
+            password_checks,
             change_feed_up,
             pool_size,
             pool_idle,
@@ -154,6 +163,11 @@ impl Metrics {
         self.cache_lookups
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
+    }
+
+    /// One argon2id password check has run.
+    pub fn record_password_check(&self) {
+        self.password_checks.inc();
     }
 }
 

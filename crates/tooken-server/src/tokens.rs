@@ -269,9 +269,25 @@ pub async fn list_tokens(
     }))
 }
 
+/// The `404` for `id`, which names it only if it is a token id: anything
+/// else in its place (a token's secret, pasted into the URL) is not sent
+/// back.
+pub fn no_such_token(id: &str) -> ApiError {
+    ApiError::NotFound(if is_id(IdKind::Token, id) {
+        format!("no token with id {id}")
+    } else if tooken_core::credential::is_well_formed(id) {
+        "no such token: this is a credential, not a token id (token ids start with tk_)".into()
+    } else {
+        format!(
+            "no token with id {} (token ids start with tk_)",
+            tooken_core::redact::shown(id)
+        )
+    })
+}
+
 /// A token of the caller's workspace and mode, or `404`.
 async fn find(state: &AppState, principal: &Principal, id: &str) -> ApiResult<TokenRecord> {
-    let not_found = || ApiError::NotFound(format!("no token with id {id}"));
+    let not_found = || no_such_token(id);
     if !is_id(IdKind::Token, id) {
         return Err(not_found());
     }
@@ -380,7 +396,7 @@ pub async fn update_token(
             now,
         )
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
+        .ok_or_else(|| no_such_token(&id))?;
     Ok(Json(token_object(updated, now)))
 }
 
@@ -463,7 +479,7 @@ pub async fn rotate_secret(
             now,
         )
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
+        .ok_or_else(|| no_such_token(&id))?;
     Ok(TokenWithSecret {
         token: token_object(rotated, now),
         secret: credential.expose().to_owned(),
@@ -503,7 +519,7 @@ pub async fn revoke_token(
             now,
         )
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no token with id {id}")))?;
+        .ok_or_else(|| no_such_token(&id))?;
     Ok(Json(token_object(token, now)))
 }
 

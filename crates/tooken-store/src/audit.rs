@@ -42,7 +42,7 @@ pub struct NewEvent {
 }
 
 /// Which events to list.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct EventFilter {
     /// Only events of this mode, plus workspace-wide ones (no mode).
     pub mode: Option<Mode>,
@@ -53,6 +53,24 @@ pub struct EventFilter {
     pub until: Option<DateTime<Utc>>,
     pub starting_after: Option<String>,
     pub limit: u32,
+}
+
+/// The filter as logged (`list_events` is instrumented): its strings come
+/// from the client, and one may be a secret pasted in the wrong place.
+impl std::fmt::Debug for EventFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use tooken_core::redact::shown;
+        f.debug_struct("EventFilter")
+            .field("mode", &self.mode)
+            .field("action", &self.action.as_deref().map(shown))
+            .field("actor", &self.actor.as_deref().map(shown))
+            .field("target", &self.target.as_deref().map(shown))
+            .field("since", &self.since)
+            .field("until", &self.until)
+            .field("starting_after", &self.starting_after.as_deref().map(shown))
+            .field("limit", &self.limit)
+            .finish()
+    }
 }
 
 /// Appends `event` to its workspace's chain within `tx`. The caller's

@@ -474,4 +474,43 @@ mod tests {
         assert_eq!(redact_url("sqlite://tooken.db"), "sqlite://tooken.db");
         assert_eq!(redact_url("tooken.db"), "tooken.db");
     }
+
+    /// `list_tokens` and `list_events` are instrumented: their filters are
+    /// logged, and a client may have pasted a secret into one.
+    #[test]
+    fn logged_filters_do_not_show_secrets() {
+        let secret = tooken_core::Credential::generate("tkn", tooken_core::Mode::Live);
+        let s = secret.expose().to_owned();
+        let tokens = format!(
+            "{:?}",
+            crate::TokenFilter {
+                scope: Some(s.clone()),
+                name_prefix: Some(s.clone()),
+                starting_after: Some(s.clone()),
+                ..Default::default()
+            }
+        );
+        let events = format!(
+            "{:?}",
+            crate::EventFilter {
+                action: Some(s.clone()),
+                actor: Some(s.clone()),
+                target: Some(s.clone()),
+                starting_after: Some(s.clone()),
+                ..Default::default()
+            }
+        );
+        for logged in [&tokens, &events] {
+            assert!(!logged.contains(&s[9..25]), "{logged}");
+            assert!(logged.contains("<redacted>"), "{logged}");
+        }
+        let plain = format!(
+            "{:?}",
+            crate::TokenFilter {
+                name_prefix: Some("billing".into()),
+                ..Default::default()
+            }
+        );
+        assert!(plain.contains(r#"name_prefix: Some("billing")"#), "{plain}");
+    }
 }

@@ -70,13 +70,28 @@ pub struct TokenPatch {
 }
 
 /// Which tokens to list, and where the page starts.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TokenFilter {
     pub status: Option<TokenStatus>,
     pub scope: Option<String>,
     pub name_prefix: Option<String>,
     pub starting_after: Option<String>,
     pub limit: u32,
+}
+
+/// The filter as logged (`list_tokens` is instrumented): its strings come
+/// from the client, and one may be a secret pasted in the wrong place.
+impl std::fmt::Debug for TokenFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use tooken_core::redact::shown;
+        f.debug_struct("TokenFilter")
+            .field("status", &self.status)
+            .field("scope", &self.scope.as_deref().map(shown))
+            .field("name_prefix", &self.name_prefix.as_deref().map(shown))
+            .field("starting_after", &self.starting_after.as_deref().map(shown))
+            .field("limit", &self.limit)
+            .finish()
+    }
 }
 
 /// A token found by one of its secrets.

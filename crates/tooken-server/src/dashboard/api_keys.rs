@@ -198,7 +198,15 @@ pub async fn create(
 
 /// A key of the session's workspace, or a 404 page.
 async fn find(state: &AppState, session: &Session, id: &str) -> DashResult<ApiKey> {
-    let not_found = || DashError::NotFound(format!("There is no API key {id} in this workspace."));
+    // The id is repeated only if it is one: not a secret pasted into the
+    // address bar.
+    let not_found = || {
+        DashError::NotFound(if is_id(IdKind::ApiKey, id) {
+            format!("There is no API key {id} in this workspace.")
+        } else {
+            "There is no such API key: the address does not hold an API key id.".into()
+        })
+    };
     if !is_id(IdKind::ApiKey, id) {
         return Err(not_found());
     }
@@ -276,7 +284,7 @@ pub async fn regenerate(
             state.clock.now(),
         )
         .await?
-        .ok_or_else(|| DashError::NotFound(format!("There is no API key {id}.")))?;
+        .ok_or_else(|| DashError::NotFound("There is no such API key.".into()))?;
     let cookie = reveal::seal(&state, &session, "api_key", &key.id, secret.expose()).await?;
     Ok(with_cookies(
         see_other(&format!("/dashboard/settings/api-keys?new={}", key.id)),
@@ -295,7 +303,7 @@ pub async fn delete(
         .store
         .delete_api_key(&key.id, &session.audit, state.clock.now())
         .await?
-        .ok_or_else(|| DashError::NotFound(format!("There is no API key {id}.")))?;
+        .ok_or_else(|| DashError::NotFound("There is no such API key.".into()))?;
     Ok(see_other(&super::view::url_with(
         "/dashboard/settings/api-keys",
         &[("deleted", Some(&key.name))],

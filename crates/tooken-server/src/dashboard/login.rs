@@ -273,22 +273,25 @@ pub async fn submit(
         None => (None, dummy),
     };
     let password = SecretString::from(form.password);
-    let matches = verify_password(password, hash)
+    let checked = verify_password(password, hash)
         .await
         .map_err(DashError::internal)?;
+    if checked.is_some() {
+        state.metrics.record_password_check();
+    }
     let user = match user {
-        Some(user) if matches => user,
+        Some(user) if checked == Some(true) => user,
         other => {
             throttle.failure(&state, ip, &email, now);
-            let workspace = match &other {
-                Some(u) => state
-                    .store
-                    .memberships(&u.id)
-                    .await?
-                    .first()
-                    .map(|m| m.workspace_id.clone()),
-                None => None,
-            };
+            // The same lookup whether or not the account exists (no one's
+            // id is empty), so a failure takes the same time either way.
+            let user_id = other.as_ref().map_or("", |u| u.id.as_str());
+            let workspace = state
+                .store
+                .memberships(user_id)
+                .await?
+                .first()
+                .map(|m| m.workspace_id.clone());
             record_failure(workspace, "dashboard_login");
             return failed_page(StatusCode::BAD_REQUEST, LOGIN_FAILED.to_owned());
         }

@@ -212,6 +212,17 @@ pub struct RoleForm {
     role: String,
 }
 
+/// Refuses a path that does not hold a user id before the store sees it:
+/// the store's calls are logged with their arguments, and what is in the
+/// path's place might be a secret pasted there.
+fn check_user_id(user_id: &str) -> DashResult<()> {
+    if tooken_core::id::looks_like_id(user_id) {
+        Ok(())
+    } else {
+        Err(DashError::NotFound("No such member.".into()))
+    }
+}
+
 fn last_owner() -> DashError {
     DashError::BadRequest(
         "A workspace needs at least one owner: make someone else an owner first.".into(),
@@ -229,6 +240,7 @@ pub async fn set_role(
         "viewer" => Role::Viewer,
         _ => return Err(DashError::BadRequest("Choose owner or viewer.".into())),
     };
+    check_user_id(&user_id)?;
     match state
         .store
         .set_member_role(
@@ -262,6 +274,7 @@ pub async fn remove_form(
     if !session.is_owner() {
         return Err(DashError::owners_only());
     }
+    check_user_id(&user_id)?;
     let member = state
         .store
         .member(&session.workspace.id, &user_id)
@@ -282,6 +295,7 @@ pub async fn remove(
     Path(user_id): Path<String>,
     OwnerForm { session, .. }: OwnerForm<EmptyForm>,
 ) -> DashResult<Response> {
+    check_user_id(&user_id)?;
     match state
         .store
         .remove_member(

@@ -54,22 +54,31 @@ pub async fn hash_password(
 }
 
 /// Checks `password` against `stored` (a PHC string) with the cost the
-/// hash records. An unreadable stored hash fails the check.
+/// hash records: `Some(matches)` once argon2id has run, `None` when the
+/// stored hash cannot be read (then nothing was checked, and the caller
+/// must treat it as a failure).
 pub async fn verify_password(
     password: SecretString,
     stored: String,
-) -> Result<bool, PasswordError> {
+) -> Result<Option<bool>, PasswordError> {
     tokio::task::spawn_blocking(move || {
         let Ok(parsed) = PasswordHash::new(&stored) else {
             tracing::error!("a stored password hash cannot be parsed");
-            return false;
+            return None;
         };
-        Argon2::default()
-            .verify_password(password.expose_secret().as_bytes(), &parsed)
-            .is_ok()
+        Some(
+            Argon2::default()
+                .verify_password(password.expose_secret().as_bytes(), &parsed)
+                .is_ok(),
+        )
     })
     .await
     .map_err(PasswordError::from)
+}
+
+/// The argon2 parameters a PHC string records (`m=…,t=…,p=…`).
+pub fn hash_params(stored: &str) -> Option<&str> {
+    stored.split('$').find(|part| part.starts_with("m="))
 }
 
 #[cfg(test)]
@@ -86,19 +95,25 @@ mod tests {
             .await
             .unwrap();
         assert!(h.starts_with("$argon2id$"), "{h}");
-        assert!(
+        assert_eq!(hash_params(&h), Some("m=8,t=1,p=1"));
+        assert_eq!(
             verify_password(SecretString::from("correct horse battery"), h.clone())
                 .await
-                .unwrap()
+                .unwrap(),
+            Some(true)
         );
-        assert!(
-            !verify_password(SecretString::from("wrong horse battery"), h)
+        assert_eq!(
+            verify_password(SecretString::from("wrong horse battery"), h)
                 .await
-                .unwrap()
+                .unwrap(),
+            Some(false)
         );
-        assert!(!verify_password(SecretString::from("x"), "garbage".into())
-            .await
-            .unwrap());
+        assert_eq!(
+            verify_password(SecretString::from("x"), "garbage".into())
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

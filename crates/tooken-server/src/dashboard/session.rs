@@ -248,8 +248,10 @@ async fn form_body(body: axum::body::Body) -> DashResult<Bytes> {
 }
 
 fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> DashResult<T> {
-    serde_urlencoded::from_bytes(bytes)
-        .map_err(|e| DashError::BadRequest(format!("The form could not be read: {e}")))
+    serde_urlencoded::from_bytes(bytes).map_err(|e| {
+        let e = tooken_core::redact::redact_serde_message(&e.to_string());
+        DashError::BadRequest(format!("The form could not be read: {e}"))
+    })
 }
 
 /// A form posted by a signed-in member, its CSRF token checked. For

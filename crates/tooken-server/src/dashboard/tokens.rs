@@ -419,11 +419,17 @@ pub async fn create(
 
 /// A token of the session's workspace and mode, or a 404 page.
 async fn find(state: &AppState, session: &Session, id: &str) -> DashResult<TokenRecord> {
+    // The id is repeated only if it is one: not a secret pasted into the
+    // address bar.
     let not_found = || {
-        DashError::NotFound(format!(
-            "There is no token {id} in the {} data of this workspace.",
-            session.mode
-        ))
+        DashError::NotFound(if is_id(IdKind::Token, id) {
+            format!(
+                "There is no token {id} in the {} data of this workspace.",
+                session.mode
+            )
+        } else {
+            "There is no such token: the address does not hold a token id.".into()
+        })
     };
     if !is_id(IdKind::Token, id) {
         return Err(not_found());
@@ -701,7 +707,7 @@ pub async fn revoke(
             state.clock.now(),
         )
         .await?
-        .ok_or_else(|| DashError::NotFound(format!("There is no token {id}.")))?;
+        .ok_or_else(|| DashError::NotFound("There is no such token.".into()))?;
     let descendants = revoked.iter().filter(|r| **r != token.id).count();
     Ok(see_other(&format!(
         "/dashboard/tokens/{}?revoked={descendants}",

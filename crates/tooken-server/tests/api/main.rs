@@ -44,6 +44,7 @@ macro_rules! store_test {
 mod audit;
 mod auth;
 mod helpers;
+mod hygiene;
 #[path = "../support/pg.rs"]
 mod pg;
 mod semantics;

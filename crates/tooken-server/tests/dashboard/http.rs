@@ -138,6 +138,89 @@ store_test! {
     }
 }
 
+/// Dashboard password checks run so far, from `/metrics`.
+async fn password_checks(app: &DashApp) -> u64 {
+    let body = reqwest::get(format!("{}/metrics", app.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix("tooken_dashboard_password_checks_total "))
+        .unwrap_or_else(|| panic!("no password check count in {body}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+store_test! {
+    async fn every_login_runs_argon2_whether_or_not_the_account_exists(app) {
+        drop(app.owner().await);
+        let b = app.browser();
+        let before = password_checks(&app).await;
+        // Counted only once argon2id has actually run on a readable hash:
+        // the dummy hash for an unknown account is one.
+        assert_eq!(b.login("nobody@example.com", "not the password").await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(password_checks(&app).await, before + 1, "unknown account");
+        assert_eq!(b.login(OWNER_EMAIL, "not the password").await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(password_checks(&app).await, before + 2, "wrong password");
+        // Too long to be anyone's password: still checked, against the dummy.
+        let long = "x".repeat(2000);
+        assert_eq!(b.login(OWNER_EMAIL, &long).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(password_checks(&app).await, before + 3, "overlong password");
+        assert_eq!(b.login(OWNER_EMAIL, OWNER_PASSWORD).await.status, StatusCode::SEE_OTHER);
+        assert_eq!(password_checks(&app).await, before + 4, "right password");
+
+        // And at the same cost: the dummy is hashed with the parameters
+        // real passwords are.
+        let (_, stored) = app.store.user_with_password(OWNER_EMAIL).await.unwrap().unwrap();
+        let dummy = tooken_server::dashboard::DashboardState::new(crate::helpers::test_config());
+        let dummy = dummy.dummy_hash().await.unwrap();
+        use tooken_server::dashboard::password::hash_params;
+        assert!(hash_params(&stored).is_some());
+        assert_eq!(hash_params(dummy), hash_params(&stored));
+        assert!(dummy.starts_with("$argon2id$") && stored.starts_with("$argon2id$"));
+    }
+}
+
+store_test! {
+    async fn a_secret_pasted_into_an_address_is_not_shown_back(app) {
+        let b = app.owner().await;
+        let secret = tooken_core::Credential::generate("tok", tooken_core::Mode::Live);
+        let s = secret.expose();
+        for path in [
+            format!("/dashboard/tokens/{s}"),
+            format!("/dashboard/tokens/{s}/rotate"),
+            format!("/dashboard/settings/api-keys/{s}/regenerate"),
+            format!("/dashboard/members/{s}/remove"),
+            format!("/dashboard/setup/{s}"),
+        ] {
+            let page = b.get(&path).await;
+            assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}: {}", page.body);
+            assert!(!page.body.contains(&s[9..25]), "{path}: {}", page.body);
+        }
+        let page = b.get("/dashboard/tokens/tk_01m8ftre7e5bnqsqwq49bq8t70").await;
+        assert!(page.body.contains("There is no token tk_01m8ftre7e5bnqsqwq49bq8t70"), "{}", page.body);
+        // A form field of the wrong type: named, its value not repeated.
+        let (id, _) = create_token(&b, "t", "a:read").await;
+        let res = b
+            .submit(&format!("/dashboard/tokens/{id}/rotate"), &format!("/dashboard/tokens/{id}/rotate"),
+                &[("grace_period_seconds", s)])
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+        assert!(!res.body.contains(&s[9..25]), "{}", res.body);
+        // A key pasted as a scope: refused, not repeated in the message (the
+        // form keeps what was typed, for the person to correct).
+        let res = b
+            .submit("/dashboard/tokens/new", "/dashboard/tokens", &[("name", "t"), ("scopes", s), ("expiry", "30")])
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+        assert_eq!(res.body.matches(&s[9..25]).count(), 1, "{}", res.body);
+        assert!(res.body.contains(&format!("value=\"{s}\"")), "{}", res.body);
+    }
+}
+
 store_test! {
     async fn failed_logins_are_throttled_per_account_without_telling_accounts_apart(app) {
         drop(app.owner().await);

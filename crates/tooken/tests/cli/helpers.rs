@@ -13,6 +13,23 @@ pub struct Server {
     pub url: String,
     output: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
+    logs: Arc<Mutex<String>>,
+    log_reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Where the server says it listens, from its "listening" log line in the
+/// text (`address=…`) or JSON (`"address":"…"`) format.
+fn listening_address(line: &str) -> Option<String> {
+    if !line.contains("tooken is listening") {
+        return None;
+    }
+    let rest = line
+        .split("address=")
+        .nth(1)
+        .or_else(|| line.split("\"address\":\"").nth(1))?;
+    rest.split(|c: char| c.is_whitespace() || c == '"')
+        .next()
+        .map(str::to_owned)
 }
 
 /// Starts `tooken serve` in `dir` with extra arguments and environment, and
@@ -39,20 +56,20 @@ pub fn start_server(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = cmd.spawn().expect("start tooken serve");
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let logs = Arc::new(Mutex::new(String::new()));
+    let log_sink = logs.clone();
+    let log_reader = std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             // To see what a server under test logged.
             if std::env::var_os("TOOKEN_TEST_SHOW_LOGS").is_some() {
                 eprintln!("[server] {line}");
             }
-            if let Some(addr) = line.split("address=").nth(1) {
-                let _ = tx.send(
-                    addr.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
+            if let Some(addr) = listening_address(&line) {
+                let _ = tx.send(addr);
             }
+            let mut logs = log_sink.lock().unwrap();
+            logs.push_str(&line);
+            logs.push('\n');
         }
     });
     let addr = rx
@@ -73,6 +90,8 @@ pub fn start_server(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         url: format!("http://{addr}"),
         output,
         reader: Some(reader),
+        logs,
+        log_reader: Some(log_reader),
     }
 }
 
@@ -102,6 +121,22 @@ impl Server {
         }
         let out = self.output.lock().unwrap().clone();
         (status, out)
+    }
+
+    /// Sends `sig`, waits for the process to exit; returns its status and
+    /// everything it printed on stdout and on stderr (its log).
+    pub fn stop_with_logs(mut self, sig: &str) -> (std::process::ExitStatus, String, String) {
+        self.signal(sig);
+        let status = wait_timeout(&mut self.child, Duration::from_secs(20));
+        for reader in [self.reader.take(), self.log_reader.take()]
+            .into_iter()
+            .flatten()
+        {
+            reader.join().unwrap();
+        }
+        let out = self.output.lock().unwrap().clone();
+        let logs = self.logs.lock().unwrap().clone();
+        (status, out, logs)
     }
 
     /// Waits until stdout contains `needle`; returns all of stdout so far.

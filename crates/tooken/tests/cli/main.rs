@@ -7,6 +7,7 @@ mod client;
 mod config_file;
 mod crash;
 mod helpers;
+mod hygiene;
 mod multinode;
 mod nodes;
 #[path = "../../../tooken-server/tests/support/pg.rs"]
