@@ -10,6 +10,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_tooken");
 /// `tooken serve` running as a child process.
 pub struct Server {
     pub child: Child,
+    /// `http://ADDRESS`, or `https://ADDRESS` when it serves TLS.
     pub url: String,
     output: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -46,16 +47,17 @@ pub fn start_server(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
                 eprintln!("[server] {line}");
             }
             if let Some(addr) = line.split("address=").nth(1) {
-                let _ = tx.send(
-                    addr.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
+                let scheme = if line.contains(" tls=true") {
+                    "https"
+                } else {
+                    "http"
+                };
+                let addr = addr.split_whitespace().next().unwrap_or_default();
+                let _ = tx.send(format!("{scheme}://{addr}"));
             }
         }
     });
-    let addr = rx
+    let url = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("server did not start listening");
     let stdout = child.stdout.take().unwrap();
@@ -70,13 +72,22 @@ pub fn start_server(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     });
     Server {
         child,
-        url: format!("http://{addr}"),
+        url,
         output,
         reader: Some(reader),
     }
 }
 
 impl Server {
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url
+            .rsplit("://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {}", self.url))
+    }
+
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .arg(format!("-{sig}"))

@@ -3,10 +3,13 @@
 
 mod admin;
 mod audit_log;
+#[path = "../../../tooken-server/tests/support/certs.rs"]
+mod certs;
 mod client;
 mod config_file;
 mod crash;
 mod helpers;
+mod hostile;
 mod multinode;
 mod nodes;
 #[path = "../../../tooken-server/tests/support/pg.rs"]
@@ -15,3 +18,4 @@ mod postgres;
 mod run;
 mod scan;
 mod serve;
+mod tls;
