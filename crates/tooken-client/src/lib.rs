@@ -43,6 +43,10 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! Over `https://`, the server's certificate must chain to one of the public
+//! webpki roots or to a CA added with [`ClientBuilder::add_root_certificates_pem`]
+//! (see [`Client::builder`]).
 
 use std::future::Future;
 
@@ -155,6 +159,108 @@ impl AuditQuery {
     }
 }
 
+/// Builds a [`Client`] with options beyond [`Client::new`]'s.
+///
+/// HTTPS servers are trusted when their certificate chains to one of the
+/// usual public roots (webpki-roots), or to a certificate added with
+/// [`ClientBuilder::add_root_certificates_pem`]:
+///
+/// ```no_run
+/// # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let ca = std::fs::read("/etc/tooken/ca.pem")?;
+/// let tooken = tooken_client::Client::builder("https://tooken.internal:7878", "tok_live_…")
+///     .add_root_certificates_pem(&ca)?
+///     .build()?;
+/// # drop(tooken); Ok(()) }
+/// ```
+pub struct ClientBuilder {
+    base: String,
+    credential: SecretString,
+    roots: Vec<reqwest::Certificate>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base", &self.base)
+            .field("roots", &self.roots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder configured from `TOOKEN_API_KEY` and `TOOKEN_URL`
+    /// (default [`DEFAULT_URL`]).
+    pub fn from_env() -> Result<ClientBuilder> {
+        let key = std::env::var("TOOKEN_API_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                Error::Config(
+                    "TOOKEN_API_KEY is not set: export an API key (tok_live_…, tok_test_…) \
+                     or a token in it"
+                        .into(),
+                )
+            })?;
+        let url = std::env::var("TOOKEN_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| DEFAULT_URL.to_owned());
+        check_url(&url).map_err(|e| match e {
+            Error::Config(msg) => Error::Config(format!("TOOKEN_URL: {msg}")),
+            e => e,
+        })?;
+        Ok(Client::builder(&url, &key))
+    }
+
+    /// Also trusts the CA certificate(s) in `pem` (one or more `BEGIN
+    /// CERTIFICATE` blocks), e.g. a private CA that signed the server's
+    /// certificate.
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<ClientBuilder> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| Error::Config(format!("not a PEM certificate: {}", root_message(&e))))?;
+        if certs.is_empty() {
+            return Err(Error::Config(
+                "no certificate in it (expected a PEM \"BEGIN CERTIFICATE\" block)".into(),
+            ));
+        }
+        self.roots.extend(certs);
+        Ok(self)
+    }
+
+    pub fn build(self) -> Result<Client> {
+        check_url(&self.base)?;
+        let mut http = reqwest::Client::builder()
+            .user_agent(concat!("tooken-client/", env!("CARGO_PKG_VERSION")));
+        for cert in self.roots {
+            http = http.add_root_certificate(cert);
+        }
+        Ok(Client {
+            http: http.build().map_err(Error::Transport)?,
+            base: self.base.trim_end_matches('/').to_owned(),
+            credential: self.credential,
+        })
+    }
+}
+
+fn check_url(base_url: &str) -> Result<()> {
+    match reqwest::Url::parse(base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(()),
+        _ => Err(Error::Config(format!(
+            "{base_url:?} is not an http:// or https:// URL"
+        ))),
+    }
+}
+
+/// The innermost cause of a reqwest error.
+fn root_message(e: &reqwest::Error) -> String {
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(source) = inner.source() {
+        inner = source;
+    }
+    inner.to_string()
+}
+
 /// A Tooken API client. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
@@ -175,45 +281,21 @@ impl Client {
     /// A client for the API at `base_url`, authenticating with `credential`
     /// (an API key, or a token with the scopes the calls need).
     pub fn new(base_url: &str, credential: &str) -> Result<Client> {
-        match reqwest::Url::parse(base_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
-            _ => {
-                return Err(Error::Config(format!(
-                    "{base_url:?} is not an http:// or https:// URL"
-                )))
-            }
-        }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("tooken-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(Error::Transport)?;
-        Ok(Client {
-            http,
-            base: base_url.trim_end_matches('/').to_owned(),
-            credential: SecretString::from(credential.to_owned()),
-        })
+        Client::builder(base_url, credential).build()
     }
 
     /// A client configured from `TOOKEN_API_KEY` and `TOOKEN_URL`.
     pub fn from_env() -> Result<Client> {
-        let key = std::env::var("TOOKEN_API_KEY")
-            .ok()
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                Error::Config(
-                    "TOOKEN_API_KEY is not set: export an API key (tok_live_…, tok_test_…) \
-                     or a token in it"
-                        .into(),
-                )
-            })?;
-        let url = std::env::var("TOOKEN_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| DEFAULT_URL.to_owned());
-        Client::new(&url, &key).map_err(|e| match e {
-            Error::Config(msg) => Error::Config(format!("TOOKEN_URL: {msg}")),
-            e => e,
-        })
+        ClientBuilder::from_env()?.build()
+    }
+
+    /// A [`ClientBuilder`], for options such as a private CA's certificate.
+    pub fn builder(base_url: &str, credential: &str) -> ClientBuilder {
+        ClientBuilder {
+            base: base_url.to_owned(),
+            credential: SecretString::from(credential.to_owned()),
+            roots: Vec::new(),
+        }
     }
 
     /// The base URL this client talks to.
@@ -461,6 +543,7 @@ fn fallback_code(status: StatusCode) -> &'static str {
         401 => "unauthorized",
         403 => "forbidden",
         404 => "not_found",
+        408 => "request_timeout",
         409 => "conflict",
         413 => "payload_too_large",
         429 => "rate_limited",

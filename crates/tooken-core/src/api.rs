@@ -13,7 +13,8 @@ use crate::{Mode, Scope};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `payload_too_large`, `rate_limited`, `unavailable` or `internal`.
+    /// `conflict`, `request_timeout`, `payload_too_large`, `rate_limited`,
+    /// `unavailable` or `internal`.
     pub error: String,
     pub message: String,
     /// The request field at fault, for validation errors.

@@ -34,6 +34,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The request was not received and answered within the server's
+    /// time limit ([`crate::Limits::request_timeout`]).
+    #[error("the request took too long: send it whole, promptly, and try again")]
+    RequestTimeout,
     #[error("too many requests")]
     RateLimited { retry_after_seconds: u64 },
     #[error("the store is unavailable")]
@@ -112,6 +116,7 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
+            ApiError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -2,7 +2,8 @@
 //!
 //! One module per resource, each exposing `router()`; [`app`] puts them
 //! together with the layers every request passes through, and [`serve`] runs
-//! them until told to stop.
+//! them until told to stop ([`serve_with`]: under given [`Limits`], over
+//! TLS).
 
 pub mod audit;
 pub mod auth;
@@ -16,13 +17,15 @@ pub mod openapi;
 pub mod settings;
 pub mod system;
 pub mod throttle;
+pub mod tls;
 pub mod tokens;
+pub mod transport;
 pub mod usage;
 pub mod verify;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{HeaderName, Request, Response};
 use axum::Router;
@@ -42,6 +45,9 @@ use crate::failures::FailureLog;
 use crate::metrics::CacheOutcome;
 use crate::throttle::{AuthLimits, Throttle};
 use crate::usage::Usage;
+
+pub use crate::tls::{TlsConfig, TlsError};
+pub use crate::transport::Limits;
 
 /// Header carrying each request's id, echoed in the response and logs.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -178,8 +184,15 @@ fn accepted_now(found: &TokenMatch, now: chrono::DateTime<chrono::Utc>) -> bool 
         && found.previous_valid_until.is_none_or(|until| now < until)
 }
 
-/// The whole API, with its layers.
+/// The whole API, with its layers; requests time out after the default
+/// [`Limits::request_timeout`].
 pub fn app(state: AppState) -> Router {
+    app_with(state, Limits::default().request_timeout)
+}
+
+/// The whole API, with its layers; a request not answered within
+/// `request_timeout` (reading its body included) gets `408`.
+pub fn app_with(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .merge(tokens::router())
         .merge(audit::router())
@@ -207,6 +220,9 @@ pub fn app(state: AppState) -> Router {
             tracing::error!("handler panicked");
             axum::response::IntoResponse::into_response(ApiError::internal(std::io::Error::other("panic")))
         }))
+        // Inside the trace and request-id layers, so a 408 is logged and
+        // carries its request id like any other answer.
+        .layer(axum::middleware::from_fn_with_state(request_timeout, transport::time_limit))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {
@@ -245,11 +261,23 @@ impl MakeRequestId for MakeReqId {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish and writes out gathered usage.
+/// Serves the API over plain HTTP on `listener`, under the default
+/// [`Limits`], until `shutdown` completes, then lets in-flight requests
+/// finish and writes out gathered usage.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, state, Limits::default(), None, shutdown).await
+}
+
+/// [`serve`], under `limits`, and over TLS when `tls` is given.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    limits: Limits,
+    tls: Option<TlsConfig>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let flusher = {
@@ -279,12 +307,8 @@ pub async fn serve(
             }
         })
     };
-    let result = axum::serve(
-        listener,
-        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let app = app_with(state.clone(), limits.request_timeout);
+    let result = transport::run(listener, app, limits, tls, shutdown).await;
     flusher.abort();
     pruner.abort();
     state.usage.flush(&state.store).await;

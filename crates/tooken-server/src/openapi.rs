@@ -69,8 +69,8 @@ impl Modify for BearerAuth {
 /// each `/v1` operation needs a credential (`401`), is subject to the
 /// brute-force throttle (`429`) and answers `503` while the store is
 /// unreachable; one with parameters or a body may find them invalid
-/// (`400`), and a body may be too large (`413`). The health checks and
-/// metrics need no credential.
+/// (`400`), and a body may be too large (`413`); any may take too long
+/// (`408`). The health checks and metrics need no credential.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -96,6 +96,14 @@ impl Modify for CommonResponses {
                         .entry(status.to_owned())
                         .or_insert(RefOr::T(response));
                 };
+                keep(
+                    "408",
+                    error_response(
+                        "The request was not received and answered within the server's \
+                         time limit (30 s by default); the connection is closed",
+                        None,
+                    ),
+                );
                 if has_body || has_params {
                     keep("400", error_response("Invalid parameters or body", None));
                 }

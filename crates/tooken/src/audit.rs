@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use futures_util::{StreamExt, TryStreamExt};
 use tooken_client::{AuditQuery, Event, Page};
 
-use crate::client::{connect, parse_time};
+use crate::client::{connect, parse_time, ConnectArgs};
 use crate::outcome::{emit, emit_bytes, emit_json, Failure, Outcome};
 use crate::table::{self, Table};
 
@@ -74,6 +74,8 @@ pub struct ListArgs {
     /// Print the API's JSON instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +86,8 @@ pub struct ExportArgs {
     /// the export is complete).
     #[arg(long, short)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    connect: ConnectArgs,
 }
 
 pub async fn run(command: AuditCommand) -> Result<Outcome, Failure> {
@@ -95,7 +99,7 @@ pub async fn run(command: AuditCommand) -> Result<Outcome, Failure> {
 }
 
 async fn list(a: ListArgs) -> Result<Outcome, Failure> {
-    let client = connect()?;
+    let client = connect(&a.connect)?;
     let q = AuditQuery {
         limit: a.limit,
         starting_after: a.starting_after,
@@ -149,7 +153,7 @@ fn event_table(events: &[Event]) -> String {
 }
 
 async fn export(a: ExportArgs) -> Result<Outcome, Failure> {
-    let client = connect()?;
+    let client = connect(&a.connect)?;
     let mut chunks = std::pin::pin!(client.export_audit(&a.filters.query()).await?);
     match a.output {
         None => {

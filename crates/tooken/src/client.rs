@@ -1,24 +1,44 @@
 //! What the client commands share: the connection to the API (from
-//! `TOOKEN_API_KEY` and `TOOKEN_URL`), argument parsers, and the small
-//! commands `tooken verify` and `tooken whoami`.
+//! `TOOKEN_API_KEY` and `TOOKEN_URL`, and `--ca-cert`/`TOOKEN_CA_CERT` for
+//! a server whose certificate a private CA signed), argument parsers, and
+//! the small commands `tooken verify` and `tooken whoami`.
 //!
 //! The API key is read from the environment only: a flag's value would land
 //! in shell history and in every `ps` listing.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::{Map, Value};
-use tooken_client::{Client, VerifyCode, VerifyRequest, VerifyResponse, Whoami};
+use tooken_client::{Client, ClientBuilder, VerifyCode, VerifyRequest, VerifyResponse, Whoami};
 
 use crate::outcome::{emit, emit_json, Failure, Outcome};
 use crate::table::{self, fields};
 
+/// Options every client command takes.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Also trust the CA certificate(s) in this PEM file, for an https://
+    /// TOOKEN_URL whose certificate a private CA signed.
+    #[arg(long, env = "TOOKEN_CA_CERT", value_name = "FILE", global = true)]
+    ca_cert: Option<PathBuf>,
+}
+
 /// A client for the API named by `TOOKEN_URL`, authenticated with
 /// `TOOKEN_API_KEY`; a clear error when the key is missing.
-pub fn connect() -> Result<Client, Failure> {
-    let client = Client::from_env()?;
+pub fn connect(args: &ConnectArgs) -> Result<Client, Failure> {
+    let mut builder = ClientBuilder::from_env()?;
+    if let Some(path) = &args.ca_cert {
+        let shown = path.display();
+        let pem = std::fs::read(path)
+            .map_err(|e| Failure::usage(format!("cannot read the CA certificate {shown}: {e}")))?;
+        builder = builder
+            .add_root_certificates_pem(&pem)
+            .map_err(|e| Failure::usage(format!("CA certificate {shown}: {e}")))?;
+    }
+    let client = builder.build()?;
     if let Some(warning) = cleartext_warning(client.base_url()) {
         eprintln!("warning: {warning}");
     }
@@ -115,6 +135,8 @@ pub struct VerifyArgs {
     /// Print the API's JSON answer.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
 }
 
 /// `tooken verify`: exit 0 when the token is valid (with the scopes), 1 when not.
@@ -123,7 +145,7 @@ pub async fn verify(args: VerifyArgs) -> Result<Outcome, Failure> {
         Some("-") | None => read_secret_from_stdin("Token")?,
         Some(t) => t.to_owned(),
     };
-    let client = connect()?;
+    let client = connect(&args.connect)?;
     let answer = client
         .verify(&VerifyRequest {
             token,
@@ -192,11 +214,13 @@ pub struct WhoamiArgs {
     /// Print the API's JSON answer.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
 }
 
 /// `tooken whoami`: the credential in `TOOKEN_API_KEY`, as the API sees it.
 pub async fn whoami(args: WhoamiArgs) -> Result<Outcome, Failure> {
-    let me: Whoami = connect()?.whoami().await?;
+    let me: Whoami = connect(&args.connect)?.whoami().await?;
     if args.json {
         emit_json(&me)?;
     } else {

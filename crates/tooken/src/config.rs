@@ -12,7 +12,12 @@
 //! auth_slow_after = 10
 //! auth_block_after = 30
 //! auth_window_seconds = 60
+//! tls_cert = "/etc/tooken/cert.pem"
+//! tls_key = "/etc/tooken/key.pem"
 //! ```
+//!
+//! Relative paths (the SQLite file, the TLS files) are taken from the
+//! directory `tooken serve` runs in.
 //!
 //! Unknown keys are warned about (usually a typo) and otherwise ignored;
 //! `tooken config check` treats them as errors.
@@ -40,6 +45,8 @@ pub const KEYS: &[&str] = &[
     "auth_slow_after",
     "auth_block_after",
     "auth_window_seconds",
+    "tls_cert",
+    "tls_key",
 ];
 
 /// What a `tooken.toml` sets; `None` where it is silent.
@@ -54,6 +61,8 @@ pub struct ServeFile {
     pub auth_slow_after: Option<u32>,
     pub auth_block_after: Option<u32>,
     pub auth_window_seconds: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A file's settings, and the keys in it that mean nothing.
@@ -197,6 +206,8 @@ pub fn run(command: ConfigCommand) -> Result<Outcome, Failure> {
             ("auth_slow_after", s.auth_slow_after.is_some()),
             ("auth_block_after", s.auth_block_after.is_some()),
             ("auth_window_seconds", s.auth_window_seconds.is_some()),
+            ("tls_cert", s.tls_cert.is_some()),
+            ("tls_key", s.tls_key.is_some()),
         ]
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
@@ -220,7 +231,8 @@ mod tests {
             "listen = \"0.0.0.0:9000\"\ndatabase = \"sqlite://x.db\"\nlog_format = \"json\"\n\
              auth_slow_after = 5\nauth_block_after = 9\nauth_window_seconds = 30\n\
              database_pool_size = 4\ndatabase_acquire_timeout_ms = 1500\n\
-             database_statement_timeout_ms = 0\n",
+             database_statement_timeout_ms = 0\n\
+             tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
         )
         .unwrap();
         assert!(p.unknown.is_empty());
@@ -231,6 +243,8 @@ mod tests {
         assert_eq!(p.settings.database.as_deref(), Some("sqlite://x.db"));
         assert!(matches!(p.settings.log_format, Some(LogFormat::Json)));
         assert_eq!(p.settings.auth_window_seconds, Some(30));
+        assert_eq!(p.settings.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert_eq!(p.settings.tls_key, Some(PathBuf::from("key.pem")));
     }
 
     #[test]

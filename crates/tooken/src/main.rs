@@ -28,8 +28,10 @@ pub const DEFAULT_DATABASE: &str = "sqlite://tooken.db";
     name = "tooken",
     version,
     about = "Self-hosted credential service: scoped, expiring, revocable tokens",
-    after_help = "Client commands read TOOKEN_API_KEY (an API key or a token) and \
-                  TOOKEN_URL (default http://127.0.0.1:7878) from the environment."
+    after_help = "Client commands read TOOKEN_API_KEY (an API key or a token), \
+                  TOOKEN_URL (default http://127.0.0.1:7878) and, for an https:// URL \
+                  whose certificate a private CA signed, TOOKEN_CA_CERT (or --ca-cert) \
+                  from the environment."
 )]
 struct Cli {
     #[command(subcommand)]

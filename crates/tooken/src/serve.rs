@@ -9,8 +9,9 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tooken_core::audit::Actor;
 use tooken_core::{Clock, Credential, Mode, SystemClock};
+use tooken_server::dashboard::{DashboardConfig, DashboardState};
 use tooken_server::throttle::AuthLimits;
-use tooken_server::AppState;
+use tooken_server::{AppState, Limits, TlsConfig};
 use tooken_store::{
     redact_url, AuditContext, NewApiKey, Store, StoreError, StoreOptions, DEFAULT_WORKSPACE,
 };
@@ -53,6 +54,14 @@ pub struct ServeArgs {
     /// Length of the brute-force window, in seconds [default: 60].
     #[arg(long, env = "TOOKEN_AUTH_WINDOW_SECONDS")]
     auth_window_seconds: Option<u64>,
+    /// Serve HTTPS with this PEM certificate chain (the server's
+    /// certificate first, then intermediates); needs --tls-key.
+    #[arg(long, env = "TOOKEN_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key (PKCS#8, RSA or EC); needs
+    /// --tls-cert.
+    #[arg(long, env = "TOOKEN_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
     /// Log format [default: text].
     #[arg(long, env = "TOOKEN_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -113,6 +122,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .log_format
         .or(file.log_format)
         .unwrap_or(LogFormat::Text);
+    // Checked before the store is touched: a first start that fails here
+    // must not have printed (and so lost) the first API key.
+    let tls = tls_config(
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    )?;
 
     // PostgreSQL's notices ("relation … already exists, skipping" on every
     // start) are not news.
@@ -135,19 +150,43 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    bootstrap(&store, clock.now(), address).await?;
-    tracing::info!(address = %address, "tooken is listening");
+    bootstrap(&store, clock.now(), address, tls.is_some()).await?;
+    if tls.is_some() {
+        tracing::info!(address = %address, tls = true, "tooken is listening");
+    } else {
+        tracing::info!(address = %address, "tooken is listening");
+    }
     let limits = AuthLimits {
         window: Duration::from_secs(auth_window_seconds.max(1)),
         slow_after: auth_slow_after,
         block_after: auth_block_after.max(1),
         ..AuthLimits::default()
     };
-    let state = AppState::new(store.clone(), clock).with_auth_limits(limits);
-    tooken_server::serve(listener, state, shutdown_signal()).await?;
+    let mut state = AppState::new(store.clone(), clock).with_auth_limits(limits);
+    if tls.is_some() {
+        // Over HTTPS, session cookies must never travel over plain HTTP.
+        state = state.with_dashboard(DashboardState::new(DashboardConfig {
+            secure_cookies: true,
+            ..DashboardConfig::default()
+        }));
+    }
+    tooken_server::serve_with(listener, state, Limits::default(), tls, shutdown_signal()).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The TLS certificate and key, when both are set; an error when only one
+/// is.
+fn tls_config(cert: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<Option<TlsConfig>> {
+    const BOTH: &str = "TLS needs both --tls-cert and --tls-key \
+                        (or TOOKEN_TLS_CERT and TOOKEN_TLS_KEY, or tls_cert and tls_key in tooken.toml)";
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(_), None) => anyhow::bail!("a TLS certificate is set but no key: {BOTH}"),
+        (None, Some(_)) => anyhow::bail!("a TLS key is set but no certificate: {BOTH}"),
+        (Some(cert), Some(key)) => Ok(Some(TlsConfig::from_pem_files(&cert, &key)?)),
+    }
 }
 
 /// On an empty store: create the `default` workspace and a first live API
@@ -160,6 +199,7 @@ async fn bootstrap(
     store: &Store,
     now: chrono::DateTime<chrono::Utc>,
     address: std::net::SocketAddr,
+    tls: bool,
 ) -> anyhow::Result<()> {
     if !store.list_workspaces().await?.is_empty() {
         return Ok(());
@@ -207,7 +247,8 @@ async fn bootstrap(
         address
     };
     println!(
-        "    http://{host}{}",
+        "    {}://{host}{}",
+        if tls { "https" } else { "http" },
         tooken_server::dashboard::setup::link_path(&setup)
     );
     println!();

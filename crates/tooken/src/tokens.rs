@@ -6,7 +6,9 @@ use futures_util::TryStreamExt;
 use serde_json::Value;
 use tooken_client::{CreateToken, ListTokens, Page, TokenObject, TokenWithSecret, UpdateToken};
 
-use crate::client::{connect, list_text, metadata_text, parse_metadata, parse_seconds, parse_time};
+use crate::client::{
+    connect, list_text, metadata_text, parse_metadata, parse_seconds, parse_time, ConnectArgs,
+};
 use crate::outcome::{emit, emit_json, Failure, Outcome};
 use crate::table::{self, fields, truncate, Table};
 
@@ -15,6 +17,8 @@ pub struct TokensArgs {
     /// Print the API's JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
     #[command(subcommand)]
     command: TokensCommand,
 }
@@ -123,7 +127,7 @@ pub async fn run(args: TokensArgs) -> Result<Outcome, Failure> {
         TokensCommand::Update(u) => Some(update_body(u)?),
         _ => None,
     };
-    let client = connect()?;
+    let client = connect(&args.connect)?;
     match args.command {
         TokensCommand::Create(a) => {
             let issued = client

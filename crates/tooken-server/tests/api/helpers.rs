@@ -11,7 +11,7 @@ use tooken_client::{Client, CreateToken, TokenWithSecret};
 use tooken_core::audit::Actor;
 use tooken_core::credential::API_KEY_PREFIX;
 use tooken_core::{Clock, Credential, ManualClock, Mode};
-use tooken_server::AppState;
+use tooken_server::{AppState, Limits, TlsConfig};
 use tooken_store::{ApiKey, AuditContext, NewApiKey, Store};
 
 pub use crate::pg::TestDatabase;
@@ -55,6 +55,18 @@ pub async fn spawn_app_on(
     backend: Backend,
     adjust: impl FnOnce(AppState) -> AppState,
 ) -> Option<TestApp> {
+    spawn_app_with(backend, adjust, Limits::default(), None).await
+}
+
+/// Like [`spawn_app_on`], serving under `limits`, and over TLS when `tls`
+/// is given (then `url` and `client` still say `http://`: such tests talk
+/// to `addr` themselves).
+pub async fn spawn_app_with(
+    backend: Backend,
+    adjust: impl FnOnce(AppState) -> AppState,
+    limits: Limits,
+    tls: Option<TlsConfig>,
+) -> Option<TestApp> {
     let dir = tempfile::tempdir().unwrap();
     let (url, database) = match backend {
         Backend::Sqlite => (
@@ -77,9 +89,15 @@ pub async fn spawn_app_on(
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let state = adjust(AppState::new(store.clone(), clock.clone()));
-    let server = tokio::spawn(tooken_server::serve(listener, state.clone(), async {
-        let _ = rx.await;
-    }));
+    let server = tokio::spawn(tooken_server::serve_with(
+        listener,
+        state.clone(),
+        limits,
+        tls,
+        async {
+            let _ = rx.await;
+        },
+    ));
     let url = format!("http://{addr}");
     let mut app = TestApp {
         addr,
@@ -176,6 +194,18 @@ impl TestApp {
         let (status, _, text) = self.raw(method, path, Some(&auth), body).await;
         let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
         (status, json)
+    }
+
+    /// Tells the server to stop, without waiting for it.
+    pub fn begin_stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Whether the server has stopped.
+    pub fn stopped(&self) -> bool {
+        self.server.as_ref().is_none_or(|s| s.is_finished())
     }
 
     /// Stops the server gracefully (flushing usage) and waits for it.

@@ -43,7 +43,10 @@ macro_rules! store_test {
 
 mod audit;
 mod auth;
+#[path = "../support/certs.rs"]
+mod certs;
 mod helpers;
+mod hostile;
 mod hygiene;
 #[path = "../support/pg.rs"]
 mod pg;

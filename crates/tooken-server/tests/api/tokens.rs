@@ -543,6 +543,7 @@ store_test! {
                         "{what} {status}"
                     );
                 }
+                assert!(responses.contains_key("408"), "{what} lacks 408");
                 if op.get("requestBody").is_some() {
                     for status in ["400", "413"] {
                         assert!(responses.contains_key(status), "{what} lacks {status}");

@@ -10,6 +10,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_tooken");
 /// `tooken serve` running as a child process.
 pub struct Server {
     pub child: Child,
+    /// `http://ADDRESS`, or `https://ADDRESS` when it serves TLS.
     pub url: String,
     output: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -65,14 +66,16 @@ pub fn start_server(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
                 eprintln!("[server] {line}");
             }
             if let Some(addr) = listening_address(&line) {
-                let _ = tx.send(addr);
+                let tls = line.contains(" tls=true") || line.contains("\"tls\":true");
+                let scheme = if tls { "https" } else { "http" };
+                let _ = tx.send(format!("{scheme}://{addr}"));
             }
             let mut logs = log_sink.lock().unwrap();
             logs.push_str(&line);
             logs.push('\n');
         }
     });
-    let addr = rx
+    let url = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("server did not start listening");
     let stdout = child.stdout.take().unwrap();
@@ -87,7 +90,7 @@ pub fn start_server(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     });
     Server {
         child,
-        url: format!("http://{addr}"),
+        url,
         output,
         reader: Some(reader),
         logs,
@@ -96,6 +99,15 @@ pub fn start_server(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
 }
 
 impl Server {
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url
+            .rsplit("://")
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {}", self.url))
+    }
+
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .arg(format!("-{sig}"))

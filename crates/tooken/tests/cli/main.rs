@@ -3,10 +3,13 @@
 
 mod admin;
 mod audit_log;
+#[path = "../../../tooken-server/tests/support/certs.rs"]
+mod certs;
 mod client;
 mod config_file;
 mod crash;
 mod helpers;
+mod hostile;
 mod hygiene;
 mod multinode;
 mod nodes;
@@ -16,3 +19,4 @@ mod postgres;
 mod run;
 mod scan;
 mod serve;
+mod tls;

@@ -1,0 +1,461 @@
+//! Hostile and broken clients, over real TCP, against a server whose time
+//! limits are cut from seconds to about one: oversized heads, too many
+//! headers, heads and bodies sent a byte at a time, idle connections,
+//! malformed HTTP, the connection cap, and TLS clients that never finish a
+//! handshake. Each test bounds everything it waits for.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tooken_server::{Limits, TlsConfig};
+
+use crate::certs::TestCerts;
+use crate::helpers::{spawn_app_with, Backend, TestApp};
+
+/// What the shortened time limits are set to.
+const LIMIT: Duration = Duration::from_millis(1000);
+
+/// The longest any step may take before the test fails instead of hanging.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn short_limits() -> Limits {
+    Limits {
+        header_read_timeout: LIMIT,
+        request_timeout: LIMIT,
+        tls_handshake_timeout: LIMIT,
+        ..Limits::default()
+    }
+}
+
+async fn start(limits: Limits) -> TestApp {
+    spawn_app_with(Backend::Sqlite, |s| s, limits, None)
+        .await
+        .expect("SQLite is always available")
+}
+
+/// Reads until the server closes the connection (a reset counts as
+/// closing); everything it sent before.
+async fn read_until_closed(stream: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .expect("the server never closed the connection");
+        match read {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Sends `request` on a new connection; everything the server sends back
+/// until it closes the connection.
+async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The server may answer and close before reading all of it; what it
+    // answered is what the test checks.
+    let _ = stream.write_all(request).await;
+    String::from_utf8_lossy(&read_until_closed(&mut stream).await).into_owned()
+}
+
+/// The status code of a raw HTTP/1.1 answer.
+fn status_of(answer: &str) -> u16 {
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP/1.1 answer: {answer:?}"))
+}
+
+/// The body of a raw answer, as JSON.
+fn json_body_of(answer: &str) -> Value {
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body)
+        .unwrap_or_else(|| panic!("no body in {answer:?}"));
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {answer:?}"))
+}
+
+/// Reads one whole answer with a `Content-Length` body from a connection
+/// that stays open; its status.
+async fn read_answer(stream: &mut TcpStream) -> u16 {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(PATIENCE, stream.read(&mut buf))
+            .await
+            .expect("no answer")
+            .expect("the connection broke");
+        assert!(n > 0, "closed before a whole answer: {got:?}");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .expect("a content-length");
+            if body.len() >= length {
+                return status_of(&text);
+            }
+        }
+    }
+}
+
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: tooken\r\n\r\n";
+
+/// A GET /healthz whose head is `extra` headers longer than usual.
+fn healthz_with(extra: &str) -> Vec<u8> {
+    format!("GET /healthz HTTP/1.1\r\nHost: tooken\r\nConnection: close\r\n{extra}\r\n")
+        .into_bytes()
+}
+
+/// A well-behaved client: GET /healthz on a new connection, answered 200
+/// within `within`.
+async fn assert_served_within(addr: SocketAddr, within: Duration) {
+    let started = Instant::now();
+    let answer = tokio::time::timeout(within, exchange(addr, &healthz_with("")))
+        .await
+        .unwrap_or_else(|_| panic!("a well-behaved client waited over {within:?}"));
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert!(started.elapsed() < within);
+}
+
+#[tokio::test]
+async fn a_request_head_over_16_kib_is_431_and_one_under_is_served() {
+    let app = start(short_limits()).await;
+    let huge = format!("X-Padding: {}\r\n", "a".repeat(17 * 1024));
+    let answer = exchange(app.addr, &healthz_with(&huge)).await;
+    assert_eq!(status_of(&answer), 431, "{answer}");
+
+    let large = format!("X-Padding: {}\r\n", "a".repeat(15 * 1024));
+    let answer = exchange(app.addr, &healthz_with(&large)).await;
+    assert_eq!(status_of(&answer), 200, "{answer}");
+}
+
+#[tokio::test]
+async fn after_refusing_a_request_the_server_reads_on_instead_of_resetting() {
+    let app = start(short_limits()).await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    // Far more than the server reads before it answers 431.
+    let huge = healthz_with(&format!("X-Padding: {}\r\n", "a".repeat(48 * 1024)));
+    stream.write_all(&huge).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
+        .await
+        .expect("the server never closed its side");
+    let answer = String::from_utf8_lossy(&answer);
+    // A reset here could have destroyed the answer before it was read.
+    assert!(read.is_ok(), "reset, not closed ({read:?}): {answer}");
+    assert_eq!(status_of(&answer), 431, "{answer}");
+    // The client is still sending: read and discarded, not reset.
+    for _ in 0..3 {
+        stream
+            .write_all(&[b'a'; 1024])
+            .await
+            .expect("the server still reads");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_long_request_line_counts_toward_the_head_limit() {
+    let app = start(short_limits()).await;
+    let path = format!("/healthz?{}", "q".repeat(20 * 1024));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: tooken\r\nConnection: close\r\n\r\n");
+    let answer = exchange(app.addr, request.as_bytes()).await;
+    assert_eq!(status_of(&answer), 431, "{answer}");
+}
+
+#[tokio::test]
+async fn more_than_100_headers_is_431_and_100_are_served() {
+    let app = start(short_limits()).await;
+    // Host and Connection are two of them.
+    let headers = |n: usize| (0..n).map(|i| format!("X-H{i}: v\r\n")).collect::<String>();
+    let answer = exchange(app.addr, &healthz_with(&headers(99))).await;
+    assert_eq!(status_of(&answer), 431, "101 headers: {answer}");
+    let answer = exchange(app.addr, &healthz_with(&headers(98))).await;
+    assert_eq!(status_of(&answer), 200, "100 headers: {answer}");
+}
+
+#[tokio::test]
+async fn a_head_sent_a_byte_at_a_time_is_cut_off_while_others_are_served() {
+    let app = start(short_limits()).await;
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let started = Instant::now();
+    // Four bytes a second, never finishing the head.
+    let trickle = tokio::spawn(async move {
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: tooken\r\nX-Slow: abcdefghijklmnopqrstuvwxyz" {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    // Meanwhile others are served as usual.
+    for _ in 0..3 {
+        assert_served_within(app.addr, Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let answer = read_until_closed(&mut reader).await;
+    let lasted = started.elapsed();
+    assert!(
+        answer.is_empty(),
+        "no answer, just closed: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        lasted >= LIMIT - Duration::from_millis(100) && lasted < LIMIT * 3,
+        "closed after {lasted:?}, the limit is {LIMIT:?}"
+    );
+    trickle.abort();
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
+    let app = start(short_limits()).await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream.write_all(HEALTHZ).await.unwrap();
+    assert_eq!(read_answer(&mut stream).await, 200);
+    let idle_since = Instant::now();
+    // Still open a moment later: a second request on it is served.
+    tokio::time::sleep(LIMIT / 2).await;
+    stream.write_all(HEALTHZ).await.unwrap();
+    assert_eq!(read_answer(&mut stream).await, 200, "kept alive");
+    let idle_since_second = Instant::now();
+    let rest = read_until_closed(&mut stream).await;
+    assert!(rest.is_empty(), "{rest:?}");
+    let idle = idle_since_second.elapsed();
+    assert!(
+        idle >= LIMIT - Duration::from_millis(100) && idle < LIMIT * 3,
+        "closed after {idle:?} idle, the limit is {LIMIT:?}"
+    );
+    assert!(
+        idle_since.elapsed() > LIMIT,
+        "the second request reset the clock"
+    );
+}
+
+/// The soft limit on open files, where the system says (Linux).
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[tokio::test]
+async fn hundreds_of_idle_connections_neither_block_others_nor_stay_open() {
+    let app = start(short_limits()).await;
+    // Both ends of each connection are in this process: a quarter of the
+    // descriptors allowed, at most 500 connections, leaves room for the
+    // tests running beside this one.
+    let idle = open_files_limit().map_or(500, |n| (n / 4).min(500));
+    assert!(
+        idle >= 100,
+        "too few file descriptors for this test: {idle}"
+    );
+    let mut connections = Vec::with_capacity(idle);
+    for _ in 0..idle {
+        connections.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    let opened = Instant::now();
+    assert_served_within(app.addr, Duration::from_millis(500)).await;
+    // A few that sent half a head, too.
+    for c in connections.iter_mut().take(20) {
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+    }
+    assert_served_within(app.addr, Duration::from_millis(500)).await;
+    let closing = connections
+        .into_iter()
+        .map(|mut c| tokio::spawn(async move { read_until_closed(&mut c).await.is_empty() }));
+    for c in closing.collect::<Vec<_>>() {
+        assert!(c.await.unwrap(), "an idle connection got an answer");
+    }
+    assert!(
+        opened.elapsed() < LIMIT * 4,
+        "idle connections stayed open for {:?}",
+        opened.elapsed()
+    );
+    assert_served_within(app.addr, Duration::from_millis(500)).await;
+}
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_is_408_in_the_error_shape() {
+    let app = start(short_limits()).await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    let body = br#"{"name":"slow","scopes":["a:b"]}"#;
+    let head = format!(
+        "POST /v1/tokens HTTP/1.1\r\nHost: tooken\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.api_key,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for byte in body {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut reader).await).into_owned();
+    let lasted = started.elapsed();
+    trickle.abort();
+    assert_eq!(status_of(&answer), 408, "{answer}");
+    let lower = answer.to_ascii_lowercase();
+    assert!(lower.contains("\r\nconnection: close\r\n"), "{answer}");
+    assert!(lower.contains("\r\nx-request-id: req_"), "{answer}");
+    let body = json_body_of(&answer);
+    assert_eq!(body["error"], "request_timeout", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        lasted >= LIMIT - Duration::from_millis(100) && lasted < LIMIT * 3,
+        "answered after {lasted:?}, the limit is {LIMIT:?}"
+    );
+    let page = app.client.list_tokens(&Default::default()).await.unwrap();
+    assert!(page.data.is_empty(), "nothing was created");
+}
+
+#[tokio::test]
+async fn a_garbage_request_line_is_400() {
+    let app = start(short_limits()).await;
+    let answer = exchange(app.addr, b"HELLO THERE\r\n\r\n").await;
+    assert_eq!(status_of(&answer), 400, "{answer}");
+}
+
+#[tokio::test]
+async fn binary_noise_is_400() {
+    let app = start(short_limits()).await;
+    let noise: Vec<u8> = (0u8..=255).cycle().skip(1).take(600).collect();
+    let answer = exchange(app.addr, &noise).await;
+    assert_eq!(status_of(&answer), 400, "{answer}");
+}
+
+#[tokio::test]
+async fn a_malformed_header_line_is_400() {
+    let app = start(short_limits()).await;
+    let answer = exchange(
+        app.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: tooken\r\nNo colon here\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&answer), 400, "{answer}");
+}
+
+#[tokio::test]
+async fn an_unknown_http_version_is_400() {
+    let app = start(short_limits()).await;
+    let answer = exchange(app.addr, b"GET /healthz HTTP/7.1\r\nHost: tooken\r\n\r\n").await;
+    assert_eq!(status_of(&answer), 400, "{answer}");
+}
+
+#[tokio::test]
+async fn an_invalid_content_length_is_400() {
+    let app = start(short_limits()).await;
+    let answer = exchange(
+        app.addr,
+        b"POST /v1/tokens HTTP/1.1\r\nHost: tooken\r\nContent-Length: ten\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_of(&answer), 400, "{answer}");
+}
+
+#[tokio::test]
+async fn beyond_the_connection_cap_a_client_waits_and_is_then_served() {
+    let app = start(Limits {
+        max_connections: 2,
+        // Long enough that the idle connections below stay open.
+        header_read_timeout: PATIENCE,
+        ..short_limits()
+    })
+    .await;
+    let first = TcpStream::connect(app.addr).await.unwrap();
+    let second = TcpStream::connect(app.addr).await.unwrap();
+    // Let the server accept both before the third arrives.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let addr = app.addr;
+    let waiting = tokio::spawn(async move {
+        let started = Instant::now();
+        let answer = exchange(addr, &healthz_with("")).await;
+        (answer, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "a third connection was served");
+    drop(first);
+    let (answer, waited) = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("the waiting client was never served")
+        .unwrap();
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert!(waited >= Duration::from_millis(500), "{waited:?}");
+    drop(second);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
+    let mut app = start(Limits {
+        header_read_timeout: PATIENCE,
+        request_timeout: PATIENCE,
+        ..Limits::default()
+    })
+    .await;
+    let mut idle = TcpStream::connect(app.addr).await.unwrap();
+    let mut busy = TcpStream::connect(app.addr).await.unwrap();
+    let body = br#"{"name":"in-flight"}"#;
+    let head = format!(
+        "POST /v1/tokens HTTP/1.1\r\nHost: tooken\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.api_key,
+        body.len()
+    );
+    busy.write_all(head.as_bytes()).await.unwrap();
+    busy.write_all(&body[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.begin_stop();
+    let closed = read_until_closed(&mut idle).await;
+    assert!(closed.is_empty(), "{closed:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!app.stopped(), "the server waits for the request in flight");
+    busy.write_all(&body[5..]).await.unwrap();
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut busy).await).into_owned();
+    assert_eq!(status_of(&answer), 201, "{answer}");
+    tokio::time::timeout(PATIENCE, app.stop())
+        .await
+        .expect("the server stopped");
+    assert!(
+        TcpStream::connect(app.addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn a_tls_client_that_never_finishes_its_handshake_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = TestCerts::generate(dir.path());
+    let tls = TlsConfig::from_pem_files(&certs.cert, &certs.key).unwrap();
+    let app = spawn_app_with(Backend::Sqlite, |s| s, short_limits(), Some(tls))
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(app.addr).await.unwrap();
+    let started = Instant::now();
+    // Half a ClientHello record header, then nothing.
+    silent.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let answer = read_until_closed(&mut silent).await;
+    let lasted = started.elapsed();
+    assert!(answer.is_empty(), "{answer:?}");
+    assert!(
+        lasted >= LIMIT - Duration::from_millis(100) && lasted < LIMIT * 3,
+        "dropped after {lasted:?}, the limit is {LIMIT:?}"
+    );
+}
