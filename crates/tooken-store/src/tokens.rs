@@ -105,10 +105,17 @@ pub struct TokenMatch {
 }
 
 /// Last use is the latest over the token's daily usage rows (see usage.rs).
-const COLUMNS: &str =
+macro_rules! last_used_column {
+    () => {
+        "(SELECT max(u.last_used_at) FROM usage_daily u WHERE u.subject_id = tokens.id) AS last_used_at"
+    };
+}
+const COLUMNS: &str = concat!(
     "id, workspace_id, mode, name, description, scopes, metadata, hint, created_at, \
-     created_by, parent_id, expires_at, revoked_at, revoked_reason, \
-     (SELECT max(u.last_used_at) FROM usage_daily u WHERE u.subject_id = tokens.id) AS last_used_at";
+     created_by, parent_id, expires_at, revoked_at, revoked_reason, ",
+    last_used_column!()
+);
+const LAST_USED: &str = last_used_column!();
 
 fn token_from_row(row: &impl Columns) -> Result<TokenRecord> {
     let mode = row.text("mode")?;
@@ -148,9 +155,14 @@ fn token_from_row(row: &impl Columns) -> Result<TokenRecord> {
 }
 
 /// A token by either of its secrets, and which one matched.
+/// Lookup by secret, on the hot path of every token-authenticated request
+/// and verification. Last use is not loaded (on a store with usage it
+/// costs another index probe, and neither authentication nor verification
+/// shows it): `last_used_at` is always `None` here.
 static BY_SECRET: LazyLock<String> = LazyLock::new(|| {
+    let columns = COLUMNS.replace(LAST_USED, "CAST(NULL AS BIGINT) AS last_used_at");
     format!(
-        "SELECT {COLUMNS}, CASE WHEN secret_hash = $1 THEN 1 ELSE 0 END AS current, \
+        "SELECT {columns}, CASE WHEN secret_hash = $1 THEN 1 ELSE 0 END AS current, \
          previous_valid_until FROM tokens WHERE secret_hash = $1 OR previous_secret_hash = $1"
     )
 });
@@ -320,7 +332,8 @@ impl Store {
         row.as_ref().map(token_from_row).transpose()
     }
 
-    /// The token one of whose secrets hashes to `hash`.
+    /// The token one of whose secrets hashes to `hash`, without its last
+    /// use (`last_used_at` is `None`; see `BY_SECRET`).
     pub async fn token_by_secret(&self, hash: &SecretHash) -> Result<Option<TokenMatch>> {
         let key = &hash.as_bytes()[..];
         if let Some(readers) = &self.readers {
@@ -586,5 +599,14 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(found.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_lookup_by_secret_skips_last_use() {
+        assert!(super::COLUMNS.ends_with(super::LAST_USED));
+        assert!(!super::BY_SECRET.contains("usage_daily"));
     }
 }
