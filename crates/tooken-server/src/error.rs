@@ -87,22 +87,13 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(m) => ApiError::Conflict(m),
-            StoreError::Database(sqlx_err) if is_unavailable(&sqlx_err) => {
-                tracing::error!(error = %sqlx_err, "store unavailable");
+            e if e.is_unavailable() => {
+                tracing::error!(error = %e, "store unavailable");
                 ApiError::Unavailable
             }
             other => ApiError::internal(other),
         }
     }
-}
-
-fn is_unavailable(e: &tooken_store::SqlxError) -> bool {
-    matches!(
-        e,
-        tooken_store::SqlxError::PoolTimedOut
-            | tooken_store::SqlxError::PoolClosed
-            | tooken_store::SqlxError::Io(_)
-    )
 }
 
 impl IntoResponse for ApiError {

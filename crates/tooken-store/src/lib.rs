@@ -49,6 +49,19 @@ pub const LISTENER_SUFFIX: &str = "-listener";
 
 pub use watch::{CHANNEL as CHANGES_CHANNEL, ECHO_WAIT, HEARTBEAT_INTERVAL, PEER_TTL};
 
+/// A database error code that means "not now" rather than "never".
+/// SQLite's (extended) codes are numbers below 10,000, PostgreSQL's are
+/// five-character SQLSTATEs.
+fn is_transient_code(code: &str) -> bool {
+    if code.len() < 5 {
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+        return code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+    }
+    // Connection exceptions; too many connections; the server shutting
+    // down or not yet accepting connections.
+    code.starts_with("08") || matches!(code, "53300" | "57P01" | "57P02" | "57P03")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken; the string names the constraint.
@@ -73,6 +86,26 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The store cannot serve this now but may soon: the pool is exhausted
+    /// or closed, the database unreachable or shutting down, or (SQLite)
+    /// another connection held the write lock past the busy timeout. Worth
+    /// a retry, unlike a bug or a corrupt value.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                db.code().is_some_and(|code| is_transient_code(&code))
+            }
+            StoreError::Embedded(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            _ => false,
+        }
+    }
+
     /// Turns unique-constraint violations into [`StoreError::Conflict`].
     fn from_sqlx(e: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &e {
@@ -455,7 +488,23 @@ pub use sqlx::Error as SqlxError;
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{is_transient_code, redact_url};
+
+    #[test]
+    fn busy_locked_and_connection_codes_are_transient() {
+        // SQLite: BUSY, LOCKED, BUSY_SNAPSHOT (517), LOCKED_SHAREDCACHE (262).
+        for code in ["5", "6", "517", "262"] {
+            assert!(is_transient_code(code), "{code}");
+        }
+        // SQLite: CONSTRAINT_UNIQUE (2067), READONLY (8), CORRUPT (11).
+        // PostgreSQL: unique_violation, syntax error, query_canceled.
+        for code in ["2067", "8", "11", "23505", "42601", "57014"] {
+            assert!(!is_transient_code(code), "{code}");
+        }
+        for code in ["08006", "53300", "57P01", "57P03"] {
+            assert!(is_transient_code(code), "{code}");
+        }
+    }
 
     #[test]
     fn passwords_are_redacted_from_urls() {

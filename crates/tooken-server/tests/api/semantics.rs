@@ -1069,3 +1069,34 @@ async fn repeated_failures_from_one_address_are_slowed_then_refused(app with str
     );
 }
 }
+
+/// Another connection (say `tooken admin`, or a backup) holding SQLite's
+/// write lock past the busy timeout makes a write wait, then answer 503
+/// with Retry-After, not 500; once the lock is gone the same write works.
+#[tokio::test]
+async fn a_write_lock_held_elsewhere_past_the_busy_timeout_is_503() {
+    let app = crate::helpers::spawn_app_on(crate::helpers::Backend::Sqlite, |s| s)
+        .await
+        .unwrap();
+    let mut holder = app.store.pool().acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let create = || {
+        app.http
+            .post(format!("{}/v1/tokens", app.url))
+            .bearer_auth(&app.api_key)
+            .json(&json!({"name": "while locked"}))
+            .send()
+    };
+    let res = create().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable", "{body}");
+
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+    drop(holder);
+    assert_eq!(create().await.unwrap().status(), StatusCode::CREATED);
+}
