@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use tooken_store::{Store, UsageBatch};
+use chrono::{DateTime, Utc};
+use tooken_store::{DayUse, Store, UsageBatch};
 
 /// How often gathered use is written to the store.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -33,32 +33,56 @@ struct Pending {
     tokens: HashMap<String, Tally>,
 }
 
-#[derive(Debug, Clone)]
+/// One credential's use since the last flush, per UTC day (almost always
+/// one day; two when a flush interval spans midnight).
+#[derive(Debug, Clone, Default)]
 struct Tally {
-    last: DateTime<Utc>,
-    days: HashMap<NaiveDate, (i64, i64)>,
+    days: Vec<DayUse>,
 }
 
 impl Tally {
-    fn add(&mut self, at: DateTime<Utc>, kind: Use, n: i64) {
-        self.last = self.last.max(at);
-        let day = self.days.entry(at.date_naive()).or_default();
+    fn add(&mut self, at: DateTime<Utc>, kind: Use) {
+        let date = at.date_naive();
+        let day = match self.days.iter().position(|d| d.day == date) {
+            Some(i) => &mut self.days[i],
+            None => {
+                self.days.push(DayUse {
+                    day: date,
+                    verifications: 0,
+                    api_calls: 0,
+                    last_used_at: at,
+                });
+                self.days.last_mut().expect("just pushed")
+            }
+        };
+        day.last_used_at = day.last_used_at.max(at);
         match kind {
-            Use::Verification => day.0 += n,
-            Use::ApiCall => day.1 += n,
+            Use::Verification => day.verifications += 1,
+            Use::ApiCall => day.api_calls += 1,
+        }
+    }
+
+    /// Adds `other`'s use (a batch that could not be written) to this one.
+    fn merge(&mut self, other: Tally) {
+        for d in other.days {
+            match self.days.iter_mut().find(|mine| mine.day == d.day) {
+                Some(mine) => {
+                    mine.verifications += d.verifications;
+                    mine.api_calls += d.api_calls;
+                    mine.last_used_at = mine.last_used_at.max(d.last_used_at);
+                }
+                None => self.days.push(d),
+            }
         }
     }
 }
 
 fn add(map: &mut HashMap<String, Tally>, id: &str, at: DateTime<Utc>, kind: Use) {
     match map.get_mut(id) {
-        Some(t) => t.add(at, kind, 1),
+        Some(t) => t.add(at, kind),
         None => {
-            let mut t = Tally {
-                last: at,
-                days: HashMap::new(),
-            };
-            t.add(at, kind, 1);
+            let mut t = Tally::default();
+            t.add(at, kind);
             map.insert(id.to_owned(), t);
         }
     }
@@ -68,8 +92,7 @@ fn batches(map: &HashMap<String, Tally>) -> Vec<UsageBatch> {
     map.iter()
         .map(|(id, t)| UsageBatch {
             id: id.clone(),
-            last_used_at: t.last,
-            days: t.days.iter().map(|(d, (v, c))| (*d, *v, *c)).collect(),
+            days: t.days.clone(),
         })
         .collect()
 }
@@ -104,16 +127,7 @@ impl Usage {
                 (&mut p.tokens, batch.tokens),
             ] {
                 for (id, t) in source {
-                    let entry = target.entry(id).or_insert_with(|| Tally {
-                        last: t.last,
-                        days: HashMap::new(),
-                    });
-                    entry.last = entry.last.max(t.last);
-                    for (day, (v, c)) in t.days {
-                        let d = entry.days.entry(day).or_default();
-                        d.0 += v;
-                        d.1 += c;
-                    }
+                    target.entry(id).or_default().merge(t);
                 }
             }
         }
@@ -122,6 +136,8 @@ impl Usage {
 
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+
     use super::*;
 
     #[test]
@@ -135,10 +151,35 @@ mod tests {
         u.record_token("tk", day2, Use::ApiCall);
         u.record_api_key("key", day1);
         let p = u.pending.lock().unwrap();
-        let t = &p.tokens["tk"];
-        assert_eq!(t.last, day2);
-        assert_eq!(t.days[&day1.date_naive()], (3, 0));
-        assert_eq!(t.days[&day2.date_naive()], (0, 1));
-        assert_eq!(p.api_keys["key"].days[&day1.date_naive()], (0, 1));
+        let days = &p.tokens["tk"].days;
+        assert_eq!(days.len(), 2);
+        let on = |date: NaiveDate| days.iter().find(|d| d.day == date).unwrap();
+        let (d1, d2) = (on(day1.date_naive()), on(day2.date_naive()));
+        assert_eq!((d1.verifications, d1.api_calls), (3, 0));
+        assert_eq!((d2.verifications, d2.api_calls), (0, 1));
+        // Each day keeps its own last use: a flush across midnight must not
+        // stamp the earlier day with a time of the later one.
+        assert_eq!(d1.last_used_at, day1);
+        assert_eq!(d2.last_used_at, day2);
+        let key = &p.api_keys["key"].days;
+        assert_eq!((key.len(), key[0].api_calls), (1, 1));
+    }
+
+    #[test]
+    fn a_batch_that_could_not_be_written_is_merged_back() {
+        let day1: DateTime<Utc> = "2030-01-01T10:00:00Z".parse().unwrap();
+        let later: DateTime<Utc> = "2030-01-01T11:00:00Z".parse().unwrap();
+        let mut mine = Tally::default();
+        mine.add(day1, Use::Verification);
+        let mut failed = Tally::default();
+        failed.add(later, Use::ApiCall);
+        failed.add(later, Use::Verification);
+        mine.merge(failed);
+        assert_eq!(mine.days.len(), 1);
+        let d = &mine.days[0];
+        assert_eq!(
+            (d.verifications, d.api_calls, d.last_used_at),
+            (2, 1, later)
+        );
     }
 }

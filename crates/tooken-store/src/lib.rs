@@ -29,7 +29,7 @@ pub use api_keys::{ApiKey, NewApiKey};
 pub use audit::{AuditContext, AuthFailureEvent, EventFilter, NewEvent, Pruned, SERVER_CHAIN};
 pub use sql::Backend;
 pub use tokens::{NewToken, TokenFilter, TokenMatch, TokenPatch, TokenRecord};
-pub use usage::UsageBatch;
+pub use usage::{DayUse, UsageBatch};
 pub use users::{
     LinkPurpose, Member, MemberChange, Membership, NewLink, NewReveal, NewSession, Role,
     SessionRecord, User, UserLink,

@@ -17,9 +17,19 @@ const USAGE_ROWS_PER_STATEMENT: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageBatch {
     pub id: String,
+    pub days: Vec<DayUse>,
+}
+
+/// Use on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayUse {
+    pub day: NaiveDate,
+    /// Successful verifications.
+    pub verifications: i64,
+    /// Authenticated API calls.
+    pub api_calls: i64,
+    /// The latest use that day.
     pub last_used_at: DateTime<Utc>,
-    /// (day, successful verifications, API calls).
-    pub days: Vec<(NaiveDate, i64, i64)>,
 }
 
 impl Store {
@@ -48,17 +58,17 @@ impl Store {
                 "INSERT INTO usage_daily (subject_id, day, verifications, api_calls, last_used_at) \
                  VALUES ",
             );
-            for (i, (b, (day, verifications, calls))) in chunk.iter().enumerate() {
+            for (i, (b, d)) in chunk.iter().enumerate() {
                 q.push(if i == 0 { "(" } else { ", (" })
                     .bind(Arg::Text(b.id.clone()))
                     .push(", ")
-                    .bind(Arg::Text(day.to_string()))
+                    .bind(Arg::Text(d.day.to_string()))
                     .push(", ")
-                    .bind(Arg::Int(*verifications))
+                    .bind(Arg::Int(d.verifications))
                     .push(", ")
-                    .bind(Arg::Int(*calls))
+                    .bind(Arg::Int(d.api_calls))
                     .push(", ")
-                    .bind(Arg::Int(to_ms(b.last_used_at)))
+                    .bind(Arg::Int(to_ms(d.last_used_at)))
                     .push(")");
             }
             q.push(&format!(
@@ -159,5 +169,66 @@ mod tests {
             .unwrap();
         assert_eq!(days.len(), 1);
         assert_eq!((days[0].verifications, days[0].api_calls), (7, 2));
+    }
+
+    /// Each day's row keeps that day's last use, and counts add up over
+    /// flushes.
+    #[tokio::test]
+    async fn each_day_row_keeps_its_own_last_use() {
+        use sqlx::Row;
+
+        use crate::{DayUse, Store, UsageBatch};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("u.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let late: chrono::DateTime<chrono::Utc> = "2030-01-01T23:59:59Z".parse().unwrap();
+        let early: chrono::DateTime<chrono::Utc> = "2030-01-02T00:00:01Z".parse().unwrap();
+        let batch = UsageBatch {
+            id: "tk_1".into(),
+            days: vec![
+                DayUse {
+                    day: late.date_naive(),
+                    verifications: 2,
+                    api_calls: 0,
+                    last_used_at: late,
+                },
+                DayUse {
+                    day: early.date_naive(),
+                    verifications: 0,
+                    api_calls: 1,
+                    last_used_at: early,
+                },
+            ],
+        };
+        store
+            .record_usage(&[], std::slice::from_ref(&batch))
+            .await
+            .unwrap();
+        store.record_usage(&[], &[batch]).await.unwrap();
+        let rows = sqlx::query(
+            "SELECT day, verifications, api_calls, last_used_at FROM usage_daily ORDER BY day",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let got: Vec<(String, i64, i64, i64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get("day"),
+                    r.get("verifications"),
+                    r.get("api_calls"),
+                    r.get("last_used_at"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("2030-01-01".into(), 4, 0, late.timestamp_millis()),
+                ("2030-01-02".into(), 0, 2, early.timestamp_millis()),
+            ]
+        );
     }
 }
