@@ -466,11 +466,12 @@ async fn run(
     };
     let rps = lat.len() as f64 / dur.as_secs_f64();
     println!(
-        "{name:<24} {rps:>9.0} req/s  p50 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  errors {errors}  server RSS {} MiB",
+        "{name:<24} {rps:>9.0} req/s  p50 {:>6} µs  p99 {:>6} µs  p99.9 {:>6} µs  errors {errors}  server RSS {} MiB (peak so far {} MiB)",
         pct(0.50),
         pct(0.99),
         pct(0.999),
-        rss_mib(pid)
+        rss_mib(pid),
+        peak_rss_mib(pid)
     );
     Ok(Outcome { rps })
 }
@@ -503,14 +504,21 @@ async fn read_response_body(conn: &mut BufReader<TcpStream>) -> anyhow::Result<(
     Ok((status, body))
 }
 
+/// The process's resident memory now, in MiB.
 fn rss_mib(pid: u32) -> u64 {
+    status_mib(pid, "VmRSS:")
+}
+
+/// The most the process has been resident so far, in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    status_mib(pid, "VmHWM:")
+}
+
+/// A `… kB` line of /proc/PID/status, in MiB (0 where there is none).
+fn status_mib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(str::to_owned)
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_owned))
         .and_then(|l| {
             l.split_whitespace()
                 .nth(1)

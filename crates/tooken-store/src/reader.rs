@@ -30,8 +30,11 @@ impl Readers {
             .map(|_| {
                 let conn = Connection::open_with_flags(path, flags)?;
                 conn.busy_timeout(Duration::from_secs(5))?;
-                // 8 MiB of pages each: the hash index and the hot rows.
-                conn.pragma_update(None, "cache_size", -8192)?;
+                // 2 MiB of pages each: the hash index's upper levels and
+                // the hottest rows. Lookups by a random hash land on a
+                // random leaf, which no cache this side of the whole file
+                // would hold, so more only adds to each reader's memory.
+                conn.pragma_update(None, "cache_size", -2048)?;
                 conn.set_prepared_statement_cache_capacity(16);
                 Ok(Mutex::new(conn))
             })
