@@ -10,7 +10,7 @@ use tooken_core::id::{new_id, IdKind};
 use tooken_core::{Mode, SecretHash};
 
 use crate::audit::{append, AuditContext, NewEvent};
-use crate::row::Columns;
+use crate::row::{Columns, Key};
 use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ pub struct NewApiKey<'a> {
     pub hint: String,
 }
 
-fn api_key_from_row(row: &impl Columns) -> Result<ApiKey> {
+fn api_key_from_row(row: &(impl Columns + ?Sized)) -> Result<ApiKey> {
     let mode = row.text("mode")?;
     Ok(ApiKey {
         id: row.text("id")?,
@@ -127,15 +127,10 @@ impl Store {
 
     /// The key whose secret hashes to `hash`, if any.
     pub async fn api_key_by_secret(&self, hash: &SecretHash) -> Result<Option<ApiKey>> {
-        let key = &hash.as_bytes()[..];
-        if let Some(readers) = &self.readers {
-            return readers.one(&BY_SECRET, &key, |r| api_key_from_row(r));
-        }
-        let row = sqlx::query(&BY_SECRET)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(api_key_from_row).transpose()
+        self.lookup(&BY_SECRET, Key::Bytes(hash.as_bytes()), |r| {
+            api_key_from_row(r)
+        })
+        .await
     }
 
     /// Replaces a key's secret. The old secret stops working with the commit.

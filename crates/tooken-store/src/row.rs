@@ -5,9 +5,43 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::Result;
+use crate::{Result, Store};
+
+/// A lookup's one bind.
+pub(crate) enum Key<'a> {
+    Bytes(&'a [u8]),
+    Text(&'a str),
+}
+
+impl Store {
+    /// The first row `sql` returns for its one bind `key`, decoded by
+    /// `decode`: on SQLite through the synchronous readers (`reader.rs`),
+    /// elsewhere through the pool.
+    pub(crate) async fn lookup<T>(
+        &self,
+        sql: &str,
+        key: Key<'_>,
+        decode: impl FnOnce(&dyn Columns) -> Result<T>,
+    ) -> Result<Option<T>> {
+        if let Some(readers) = &self.readers {
+            let bind: &dyn rusqlite::ToSql = match &key {
+                Key::Bytes(b) => b,
+                Key::Text(t) => t,
+            };
+            return readers.one(sql, bind, |row| decode(row));
+        }
+        let query = sqlx::query(sql);
+        let query = match key {
+            Key::Bytes(b) => query.bind(b),
+            Key::Text(t) => query.bind(t),
+        };
+        let row = query.fetch_optional(&self.pool).await?;
+        row.as_ref().map(|row| decode(row)).transpose()
+    }
+}
 
 pub(crate) trait Columns {
+    // Object safe: `Store::lookup` decodes either kind of row as `&dyn Columns`.
     fn text(&self, name: &str) -> Result<String>;
     fn opt_text(&self, name: &str) -> Result<Option<String>>;
     fn int(&self, name: &str) -> Result<i64>;

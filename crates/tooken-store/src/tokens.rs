@@ -11,7 +11,7 @@ use tooken_core::token::TokenStatus;
 use tooken_core::{Mode, Scope, SecretHash};
 
 use crate::audit::{append, append_all, AuditContext, NewEvent};
-use crate::row::Columns;
+use crate::row::{Columns, Key};
 use crate::sql::{Arg, SqlBuilder};
 use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
 
@@ -117,7 +117,7 @@ const COLUMNS: &str = concat!(
 );
 const LAST_USED: &str = last_used_column!();
 
-fn token_from_row(row: &impl Columns) -> Result<TokenRecord> {
+fn token_from_row(row: &(impl Columns + ?Sized)) -> Result<TokenRecord> {
     let mode = row.text("mode")?;
     let scopes = row.text("scopes")?;
     let scopes: Vec<String> = serde_json::from_str(&scopes)
@@ -167,7 +167,7 @@ static BY_SECRET: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-fn token_match_from_row(row: &impl Columns) -> Result<TokenMatch> {
+fn token_match_from_row(row: &(impl Columns + ?Sized)) -> Result<TokenMatch> {
     let current = row.int("current")? == 1;
     let previous_valid_until = if current {
         None
@@ -335,15 +335,10 @@ impl Store {
     /// The token one of whose secrets hashes to `hash`, without its last
     /// use (`last_used_at` is `None`; see `BY_SECRET`).
     pub async fn token_by_secret(&self, hash: &SecretHash) -> Result<Option<TokenMatch>> {
-        let key = &hash.as_bytes()[..];
-        if let Some(readers) = &self.readers {
-            return readers.one(&BY_SECRET, &key, |r| token_match_from_row(r));
-        }
-        let row = sqlx::query(&BY_SECRET)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(token_match_from_row).transpose()
+        self.lookup(&BY_SECRET, Key::Bytes(hash.as_bytes()), |r| {
+            token_match_from_row(r)
+        })
+        .await
     }
 
     /// Tokens of a workspace and mode, newest first, one page at a time.

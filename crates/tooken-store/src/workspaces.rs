@@ -7,7 +7,7 @@ use tooken_core::id::{new_id, IdKind};
 use tooken_core::Settings;
 
 use crate::audit::{append, AuditContext, NewEvent};
-use crate::row::Columns;
+use crate::row::{Columns, Key};
 use crate::{from_ms, to_ms, Result, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub struct Workspace {
     pub settings: Settings,
 }
 
-fn workspace_from_row(row: &impl Columns) -> Result<Workspace> {
+fn workspace_from_row(row: &(impl Columns + ?Sized)) -> Result<Workspace> {
     Ok(Workspace {
         id: row.text("id")?,
         name: row.text("name")?,
@@ -103,14 +103,8 @@ impl Store {
 
     pub async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
         const BY_ID: &str = "SELECT * FROM workspaces WHERE id = $1";
-        if let Some(readers) = &self.readers {
-            return readers.one(BY_ID, &id, |r| workspace_from_row(r));
-        }
-        let row = sqlx::query(BY_ID)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(workspace_from_row).transpose()
+        self.lookup(BY_ID, Key::Text(id), |r| workspace_from_row(r))
+            .await
     }
 
     pub async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
