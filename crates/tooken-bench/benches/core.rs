@@ -11,14 +11,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tooken_core::audit::Actor;
-use tooken_core::credential::API_KEY_PREFIX;
-use tooken_core::{Clock, Credential, Mode, SystemClock};
+use tooken_core::{Clock, Credential, SecretHash, SystemClock};
 use tooken_server::auth::Principal;
 use tooken_server::cache::CredentialCache;
 use tooken_server::verify::judge;
 use tooken_server::AppState;
-use tooken_store::{AuditContext, NewApiKey, Store};
+use tooken_store::Store;
 
 struct Setup {
     state: AppState,
@@ -30,63 +28,19 @@ struct Setup {
 
 async fn setup(n: usize) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bench.db");
-    let store = Store::open(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let now = SystemClock.now();
-    let ctx = AuditContext::new(Actor::system());
-    let ws = store.create_workspace("default", &ctx, now).await.unwrap();
-    let key = Credential::generate(API_KEY_PREFIX, Mode::Live);
-    let api_key = store
-        .create_api_key(
-            NewApiKey {
-                workspace_id: &ws.id,
-                mode: Mode::Live,
-                name: "bench",
-                secret_hash: key.hash(),
-                hint: key.hint(),
-            },
-            &ctx,
-            now,
-        )
-        .await
-        .unwrap();
-
-    // Seeded straight into the file, in one transaction.
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let started = std::time::Instant::now();
-    let mut conn = rusqlite::Connection::open(&path).unwrap();
-    let tx = conn.transaction().unwrap();
-    let mut secrets = Vec::with_capacity(n);
-    {
-        let mut insert = tx
-            .prepare(
-                "INSERT INTO tokens (id, workspace_id, mode, name, scopes, secret_hash, hint, \
-                 created_at, created_by) VALUES (?1, ?2, 'live', 'bench', '[\"bench:read\"]', ?3, ?4, ?5, ?6)",
-            )
-            .unwrap();
-        for _ in 0..n {
-            let c = Credential::generate("tkn", Mode::Live);
-            let id = tooken_core::id::new_id(tooken_core::id::IdKind::Token, now);
-            insert
-                .execute(rusqlite::params![
-                    id,
-                    ws.id,
-                    &c.hash().as_bytes()[..],
-                    c.hint(),
-                    now.timestamp_millis(),
-                    api_key.id
-                ])
-                .unwrap();
-            secrets.push(c.expose().to_owned());
-        }
-    }
-    tx.commit().unwrap();
+    let (key, tokens) = tooken_bench::seed(&url, n).await.unwrap();
     eprintln!(
         "seeded {n} tokens in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-
+    let store = Store::open(&url).await.unwrap();
+    let api_key = store
+        .api_key_by_secret(&SecretHash::of(&key))
+        .await
+        .unwrap()
+        .expect("the seeded API key");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = AppState::new(store.clone(), clock.clone());
     // Room for one entry: every lookup of a different token goes to SQLite.
@@ -95,13 +49,9 @@ async fn setup(n: usize) -> Setup {
         state,
         uncached,
         principal: Principal::ApiKey(Arc::new(api_key)),
-        secrets,
+        secrets: tokens.into_iter().map(|(_, secret)| secret).collect(),
         _dir: dir,
     }
-}
-
-fn principal_of(s: &Setup) -> &Principal {
-    &s.principal
 }
 
 fn benches(c: &mut Criterion) {
@@ -127,17 +77,17 @@ fn benches(c: &mut Criterion) {
     });
 
     let now = SystemClock.now();
-    let (state, hot) = (&s.state, &hot);
+    let (state, principal, hot) = (&s.state, &s.principal, &hot);
     c.bench_function("verify_core/same_token_cached", |b| {
         b.to_async(&rt).iter(|| async {
-            let v = judge(state, principal_of(&s), black_box(hot), &[], now)
+            let v = judge(state, principal, black_box(hot), &[], now)
                 .await
                 .unwrap();
             assert!(v.token.is_some());
         })
     });
     let mut i = 0u64;
-    let (uncached, principal, secrets) = (&s.uncached, &s.principal, &s.secrets);
+    let (uncached, secrets) = (&s.uncached, &s.secrets);
     c.bench_function("verify_core/random_token_from_store", |b| {
         b.to_async(&rt).iter(|| {
             // A different token each time, spread over all n.
