@@ -80,7 +80,9 @@ fn benches(c: &mut Criterion) {
     let (state, principal, hot) = (&s.state, &s.principal, &hot);
     c.bench_function("verify_core/same_token_cached", |b| {
         b.to_async(&rt).iter(|| async {
-            let v = judge(state, principal, black_box(hot), &[], now)
+            // The marker is read once per request, as the server does.
+            let marker = state.change_marker();
+            let v = judge(state, principal, marker, black_box(hot), &[], now)
                 .await
                 .unwrap();
             assert!(v.token.is_some());
@@ -94,7 +96,8 @@ fn benches(c: &mut Criterion) {
             i = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let secret = &secrets[(i % n as u64) as usize];
             async move {
-                let v = judge(uncached, principal, black_box(secret), &[], now)
+                let marker = uncached.change_marker();
+                let v = judge(uncached, principal, marker, black_box(secret), &[], now)
                     .await
                     .unwrap();
                 assert!(v.token.is_some());

@@ -103,6 +103,9 @@ impl Principal {
 #[derive(Clone)]
 pub struct Caller {
     pub principal: Principal,
+    /// The store's change marker when the request began: later lookups in
+    /// the same request (verifying a token) trust the cache under it.
+    pub marker: Option<u64>,
     pub audit: AuditContext,
     failures: Arc<FailureLog>,
     now: DateTime<Utc>,
@@ -175,7 +178,8 @@ impl FromRequestParts<AppState> for Caller {
                 });
             }
         }
-        let principal = match authenticate(&parts.headers, state, now).await {
+        let marker = state.change_marker();
+        let principal = match authenticate(&parts.headers, state, marker, now).await {
             Ok(p) => p,
             Err(Rejected::Store(e)) => return Err(e.into()),
             Err(Rejected::Auth(mut failure)) => {
@@ -211,6 +215,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::to_owned);
         Ok(Caller {
             principal,
+            marker,
             audit,
             failures: state.failures.clone(),
             now,
@@ -242,6 +247,7 @@ fn failed(reason: &'static str, hint: Option<String>, owner: Option<(&str, Mode)
 async fn authenticate(
     headers: &HeaderMap,
     state: &AppState,
+    marker: Option<u64>,
     now: DateTime<Utc>,
 ) -> Result<Principal, Rejected> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
@@ -257,12 +263,12 @@ async fn authenticate(
     let hint = || Some(credential.hint());
     let hash = credential.hash();
     match credential.kind() {
-        CredentialKind::ApiKey => match state.api_key_by_secret(&hash).await? {
+        CredentialKind::ApiKey => match state.api_key_by_secret(marker, &hash).await? {
             Some(key) => Ok(Principal::ApiKey(key)),
             None => Err(failed("unknown", hint(), None)),
         },
         CredentialKind::Token => {
-            let Some(found) = state.token_by_secret(&hash).await? else {
+            let Some(found) = state.token_by_secret(marker, &hash, now).await? else {
                 return Err(failed("unknown", hint(), None));
             };
             let owner = Some((found.token.workspace_id.as_str(), found.token.mode));

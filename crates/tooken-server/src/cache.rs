@@ -2,8 +2,9 @@
 //! authenticating and verifying cost no database round trip.
 //!
 //! The cache is trusted only while the store's change marker (see
-//! `Store::change_marker`) is the one it was filled under: every lookup
-//! first reads the marker, and a different one empties the cache. Writes that
+//! `Store::change_marker`) is the one it was filled under: every request
+//! reads the marker once, before its first lookup, and a different one
+//! empties the cache. Writes that
 //! can make an entry wrong (revoke, rotate, update, regenerate, delete)
 //! change the marker in the same transaction, so the very next request
 //! after such a write, on this node, misses. When the store cannot give a

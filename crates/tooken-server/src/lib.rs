@@ -111,13 +111,20 @@ impl AppState {
         self.with(|s| s.dashboard = Arc::new(dashboard))
     }
 
+    /// The store's change marker, read once per request: the request's
+    /// credential lookups all trust the cache under it (see `cache.rs`).
+    pub fn change_marker(&self) -> Option<u64> {
+        self.store.change_marker()
+    }
+
     /// The API key whose secret hashes to `hash`, from the cache when it
-    /// may be trusted, else from the store.
+    /// may be trusted under `marker` (read at the request's start), else
+    /// from the store.
     pub async fn api_key_by_secret(
         &self,
+        marker: Option<u64>,
         hash: &SecretHash,
     ) -> Result<Option<Arc<ApiKey>>, StoreError> {
-        let marker = self.store.change_marker();
         if let Some(Cached::ApiKey(k)) = self.cache.get(marker, hash) {
             self.metrics.record_cache_lookup(CacheOutcome::Hit);
             return Ok(Some(k));
@@ -134,7 +141,7 @@ impl AppState {
     }
 
     /// The token one of whose secrets hashes to `hash`, from the cache when
-    /// it may be trusted, else from the store.
+    /// it may be trusted under `marker`, else from the store.
     ///
     /// Only a token that will be accepted now is answered from the cache
     /// (and cached): one that will be refused — revoked, expired, or a
@@ -143,10 +150,10 @@ impl AppState {
     /// the same time, whether or not the secret ever existed.
     pub async fn token_by_secret(
         &self,
+        marker: Option<u64>,
         hash: &SecretHash,
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<Arc<TokenMatch>>, StoreError> {
-        let now = self.clock.now();
-        let marker = self.store.change_marker();
         if let Some(Cached::Token(t)) = self.cache.get(marker, hash) {
             if accepted_now(&t, now) {
                 self.metrics.record_cache_lookup(CacheOutcome::Hit);

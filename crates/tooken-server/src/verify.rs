@@ -33,12 +33,14 @@ pub struct Verdict {
     pub token: Option<Arc<TokenMatch>>,
 }
 
-/// Judges `candidate` as a token of `principal`'s workspace and mode.
-/// Tokens elsewhere, API keys, and secrets rotated away past their grace
-/// period are all simply not found.
+/// Judges `candidate` as a token of `principal`'s workspace and mode,
+/// trusting the cache under `marker` (the request's, see
+/// [`crate::auth::Caller::marker`]). Tokens elsewhere, API keys, and
+/// secrets rotated away past their grace period are all simply not found.
 pub async fn judge(
     state: &AppState,
     principal: &Principal,
+    marker: Option<u64>,
     candidate: &str,
     required: &[Scope],
     now: DateTime<Utc>,
@@ -56,7 +58,10 @@ pub async fn judge(
     if credential.kind() != CredentialKind::Token || credential.mode() != principal.mode() {
         return Ok(not_found);
     }
-    let Some(found) = state.token_by_secret(&credential.hash()).await? else {
+    let Some(found) = state
+        .token_by_secret(marker, &credential.hash(), now)
+        .await?
+    else {
         return Ok(not_found);
     };
     let token = &found.token;
@@ -98,7 +103,15 @@ pub async fn verify_token(
     caller.require(TOKENS_VERIFY)?;
     let required = parse_scopes("scopes", &req.scopes)?;
     let now = state.clock.now();
-    let verdict = judge(&state, &caller.principal, &req.token, &required, now).await?;
+    let verdict = judge(
+        &state,
+        &caller.principal,
+        caller.marker,
+        &req.token,
+        &required,
+        now,
+    )
+    .await?;
     state.metrics.record_verification(verdict.code);
     Ok(Json(VerifyResponse {
         valid: verdict.code == VerifyCode::Valid,
@@ -128,7 +141,15 @@ pub async fn introspect(
 ) -> ApiResult<Json<IntrospectResponse>> {
     caller.require(TOKENS_VERIFY)?;
     let now = state.clock.now();
-    let verdict = judge(&state, &caller.principal, &req.token, &[], now).await?;
+    let verdict = judge(
+        &state,
+        &caller.principal,
+        caller.marker,
+        &req.token,
+        &[],
+        now,
+    )
+    .await?;
     let response = match verdict.token.as_deref().map(|found| &found.token) {
         Some(t) if verdict.code == VerifyCode::Valid => IntrospectResponse {
             active: true,
