@@ -41,7 +41,7 @@ pub async fn spawn_tooken() -> TookenServer {
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let ctx = AuditContext::new(Actor::system());
     let ws = store
-        .create_workspace("default", &ctx, clock.now())
+        .create_workspace(&"default".parse().unwrap(), &ctx, clock.now())
         .await
         .unwrap();
     let cred = Credential::generate("tok", Mode::Live);

@@ -82,7 +82,7 @@ pub async fn spawn_app_with(
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let ctx = AuditContext::new(Actor::system());
     let ws = store
-        .create_workspace("default", &ctx, clock.now())
+        .create_workspace(&"default".parse().unwrap(), &ctx, clock.now())
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

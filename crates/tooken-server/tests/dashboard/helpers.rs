@@ -71,7 +71,7 @@ pub async fn spawn_with(backend: Backend, config: DashboardConfig) -> Option<Das
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let ctx = AuditContext::new(Actor::system());
     let ws = store
-        .create_workspace("default", &ctx, clock.now())
+        .create_workspace(&"default".parse().unwrap(), &ctx, clock.now())
         .await
         .unwrap();
     let secret = Credential::generate(API_KEY_PREFIX, Mode::Live);
@@ -151,9 +151,11 @@ impl DashApp {
         .unwrap();
         self.store
             .create_user(
-                email,
-                "Test User",
-                &hash,
+                tooken_store::NewUser {
+                    email,
+                    name: "Test User",
+                    password_hash: &hash,
+                },
                 &self.workspace_id,
                 role,
                 &AuditContext::new(Actor::admin_cli()),
