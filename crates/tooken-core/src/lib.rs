@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod authz;
 pub mod caveat;
 pub mod clock;
 pub mod credential;
