@@ -16,6 +16,7 @@ pub mod policy;
 pub mod redact;
 pub mod scope;
 pub mod token;
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{Credential, CredentialKind, Malformed, Mode, SecretHash};
