@@ -12,6 +12,7 @@ pub mod caveat;
 pub mod clock;
 pub mod credential;
 pub mod id;
+pub mod leak;
 pub mod policy;
 pub mod redact;
 pub mod scope;
