@@ -1073,11 +1073,8 @@ async fn repeated_failures_from_one_address_are_slowed_then_refused(app with str
 /// Another connection (say `tooken admin`, or a backup) holding SQLite's
 /// write lock past the busy timeout makes a write wait, then answer 503
 /// with Retry-After, not 500; once the lock is gone the same write works.
-#[tokio::test]
 async fn a_write_lock_held_elsewhere_past_the_busy_timeout_is_503() {
-    let app = crate::helpers::spawn_app_on(crate::helpers::Backend::Sqlite, |s| s)
-        .await
-        .unwrap();
+    let app = TestApp::on(crate::helpers::Backend::Sqlite).start().await;
     let mut holder = app.store.pool().acquire().await.unwrap();
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut *holder)
@@ -1099,4 +1096,8 @@ async fn a_write_lock_held_elsewhere_past_the_busy_timeout_is_503() {
     sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
     drop(holder);
     assert_eq!(create().await.unwrap().status(), StatusCode::CREATED);
+}
+
+tooken_testkit::tests! {
+    async a_write_lock_held_elsewhere_past_the_busy_timeout_is_503,
 }

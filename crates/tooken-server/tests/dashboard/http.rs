@@ -175,7 +175,7 @@ store_test! {
         // And at the same cost: the dummy is hashed with the parameters
         // real passwords are.
         let (_, stored) = app.store.user_with_password(OWNER_EMAIL).await.unwrap().unwrap();
-        let dummy = tooken_server::dashboard::DashboardState::new(crate::helpers::test_config());
+        let dummy = tooken_server::dashboard::DashboardState::new(tooken_testkit::fast_dashboard());
         let dummy = dummy.dummy_hash().await.unwrap();
         use tooken_server::dashboard::password::hash_params;
         assert!(hash_params(&stored).is_some());
