@@ -398,7 +398,9 @@ async fn flow(r: &Run<'_>) -> Res {
     r.find("form").await?;
     r.shot("12-general").await?;
 
-    // A forged cross-site POST fails, and changes nothing.
+    // A forged cross-site POST arrives without the session cookie
+    // (SameSite=Strict) and changes nothing. The CSRF token itself is
+    // checked on every POST route by http.rs's route-table test.
     let target_id = target_path.rsplit('/').next().unwrap().to_owned();
     let evil = attacker_site(format!("{}{target_path}/revoke", app.url)).await;
     r.c.goto(&evil).await?;
