@@ -170,3 +170,17 @@ def test_zero_ttl_or_capacity_keeps_nothing() -> None:
         c.store(H, None, valid(), clock.mono)
         c.store(H, None, invalid("REVOKED"), clock.mono)
         assert len(c) == 0
+
+
+def test_a_verifier_without_a_credential_fails_when_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tooken
+
+    for name in ("TOOKEN_VERIFY_KEY", "TOOKEN_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for make in (tooken.Verifier, tooken.AsyncVerifier):
+        with pytest.raises(tooken.ConfigurationError, match="TOOKEN_VERIFY_KEY or TOOKEN_API_KEY"):
+            make()
+    monkeypatch.setenv("TOOKEN_API_KEY", "tok_live_k")
+    assert tooken.Verifier().client.base_url == "http://127.0.0.1:7878"
+    monkeypatch.setenv("TOOKEN_VERIFY_KEY", "tkn_live_v")
+    assert tooken.AsyncVerifier()._config.api_key == "tkn_live_v"

@@ -48,7 +48,7 @@ from typing import Any, Callable, Mapping, Sequence
 from . import credential
 from ._async_client import AsyncTooken
 from ._client import Tooken
-from ._core import NOT_GIVEN
+from ._core import NOT_GIVEN, resolve_config
 from ._errors import (
     APIConnectionError,
     AuthenticationError,
@@ -379,8 +379,14 @@ def _has_counted_limits(result: VerifyResult) -> bool:
     return False
 
 
+_KEY_VARIABLES = ("TOOKEN_VERIFY_KEY", "TOOKEN_API_KEY")
+
+
 def _env_key() -> str | None:
-    return os.environ.get("TOOKEN_VERIFY_KEY") or os.environ.get("TOOKEN_API_KEY") or None
+    for name in _KEY_VARIABLES:
+        if os.environ.get(name):
+            return os.environ[name]
+    return None
 
 
 class _Judge:
@@ -498,7 +504,10 @@ class Verifier:
         client: Tooken | None = None,
         cache: VerifierCache | None = None,
     ) -> None:
-        self.client = client if client is not None else Tooken(api_key or _env_key(), base_url=base_url, timeout=timeout, max_retries=0)
+        if client is None:
+            config = resolve_config(api_key or _env_key(), base_url, timeout, 0, None, key_variables=_KEY_VARIABLES)
+            client = Tooken(config.api_key, base_url=config.base_url, timeout=config.timeout, max_retries=0)
+        self.client = client
         self.cache = cache if cache is not None else VerifierCache(cache_ttl, negative_cache_ttl, cache_capacity)
         self._judge = _Judge(self.cache, send_client_ip)
 
@@ -562,11 +571,12 @@ class AsyncVerifier:
         cache: VerifierCache | None = None,
     ) -> None:
         self._client = client
-        if client is None:
-            # Checked now, so a missing key fails at start-up, not per request.
-            probe = Tooken(api_key or _env_key(), base_url=base_url, timeout=timeout, max_retries=0)
-            self._config = probe._config
-            probe.close()
+        # Checked now, so a missing key fails at start-up, not per request.
+        self._config = (
+            client._config
+            if client is not None
+            else resolve_config(api_key or _env_key(), base_url, timeout, 0, None, key_variables=_KEY_VARIABLES)
+        )
         self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncTooken] = (
             weakref.WeakKeyDictionary()
         )
