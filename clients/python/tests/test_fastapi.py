@@ -279,6 +279,12 @@ async def test_without_install_status_and_headers_still_hold(verifier: tooken.As
     assert r.json() == {"detail": UNAUTHORIZED}
 
 
+def test_the_openapi_document_declares_the_bearer_scheme(verifier: tooken.AsyncVerifier) -> None:
+    doc = make_app(verifier).openapi()
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert doc["paths"]["/invoices"]["get"]["security"] == [{"HTTPBearer": []}]
+
+
 def test_scopes_are_checked_when_the_route_is_declared() -> None:
     with pytest.raises(ValueError, match="not a scope"):
         require_token("Invoices Read")

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ._scopes import required_scopes
 from .starlette import (
@@ -52,6 +53,12 @@ __all__ = [
 ]
 
 
+# Declares the bearer scheme in the app's OpenAPI document (Swagger's
+# "Authorize" button); the header itself is read and checked by Tooken's
+# rules (exactly `Bearer <token>`), not by this.
+_bearer = HTTPBearer(auto_error=False, description="A Tooken token (tkn_live_…)")
+
+
 def install(app: FastAPI) -> None:
     """Renders refusals exactly as Tooken does."""
     app.add_exception_handler(TookenHTTPException, handle_rejection)
@@ -68,7 +75,9 @@ def require_token(
     """
     wanted = required_scopes(scopes)
 
-    async def tooken_token(request: Request) -> VerifiedToken:
+    async def tooken_token(
+        request: Request, _: HTTPAuthorizationCredentials | None = Security(_bearer)
+    ) -> VerifiedToken:
         try:
             return await authenticate(request, wanted, verifier=verifier, cost=cost)
         except Rejection as r:
