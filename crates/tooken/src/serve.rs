@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use tooken_core::audit::Actor;
-use tooken_core::{Clock, Credential, Mode, SystemClock};
+use tooken_core::{Clock, SystemClock};
 use tooken_server::dashboard::{DashboardConfig, DashboardState};
 use tooken_server::throttle::AuthLimits;
 use tooken_server::{AppState, Limits, TlsConfig};
-use tooken_store::{
-    redact_url, AuditContext, NewApiKey, Store, StoreError, StoreOptions, DEFAULT_WORKSPACE,
-};
+use tooken_service::Service;
+use tooken_store::{redact_url, Store, StoreOptions};
 use tracing_subscriber::EnvFilter;
 
 /// Each setting comes from its flag, else its `TOOKEN_*` variable (both
@@ -142,6 +140,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().init(),
     }
 
+    let limits = AuthLimits {
+        window: Duration::from_secs(auth_window_seconds.max(1)),
+        slow_after: auth_slow_after,
+        block_after: auth_block_after.max(1),
+        ..AuthLimits::default()
+    };
     let store = Store::open_with(&database, &store_options)
         .await
         .with_context(|| format!("cannot open the store at {}", redact_url(&database)))?;
@@ -150,18 +154,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    bootstrap(&store, clock.now(), address, tls.is_some()).await?;
-    if tls.is_some() {
-        tracing::info!(address = %address, tls = true, "tooken is listening");
-    } else {
-        tracing::info!(address = %address, "tooken is listening");
-    }
-    let limits = AuthLimits {
-        window: Duration::from_secs(auth_window_seconds.max(1)),
-        slow_after: auth_slow_after,
-        block_after: auth_block_after.max(1),
-        ..AuthLimits::default()
-    };
     let mut state = AppState::new(store.clone(), clock).with_auth_limits(limits);
     if tls.is_some() {
         // Over HTTPS, session cookies must never travel over plain HTTP.
@@ -169,6 +161,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             secure_cookies: true,
             ..DashboardConfig::default()
         }));
+    }
+    bootstrap(&state.service, address, tls.is_some()).await?;
+    if tls.is_some() {
+        tracing::info!(address = %address, tls = true, "tooken is listening");
+    } else {
+        tracing::info!(address = %address, "tooken is listening");
     }
     tooken_server::serve_with(listener, state, Limits::default(), tls, shutdown_signal()).await?;
     store.close().await;
@@ -189,58 +187,29 @@ fn tls_config(cert: Option<PathBuf>, key: Option<PathBuf>) -> anyhow::Result<Opt
     }
 }
 
-/// On an empty store: create the `default` workspace and a first live API
-/// key, shown this once.
-///
-/// Several nodes starting together on one empty PostgreSQL database may all
-/// find it empty; the workspace name is unique, so exactly one creates it
-/// (and the key), and the others go on without printing anything.
+/// On an empty store: the `default` workspace, its first live API key and
+/// the dashboard's setup link, each shown this once (printed, never
+/// logged: logs are kept and shipped).
 async fn bootstrap(
-    store: &Store,
-    now: chrono::DateTime<chrono::Utc>,
+    service: &Service,
     address: std::net::SocketAddr,
     tls: bool,
 ) -> anyhow::Result<()> {
-    if !store.list_workspaces().await?.is_empty() {
+    let Some(made) = service.bootstrap().await? else {
         return Ok(());
-    }
-    let ctx = AuditContext::new(Actor::system());
-    let workspace = match store
-        .create_workspace(&DEFAULT_WORKSPACE.parse()?, &ctx, now)
-        .await
-    {
-        Ok(w) => w,
-        Err(StoreError::Conflict(_)) => {
-            tracing::info!("another node created the `{DEFAULT_WORKSPACE}` workspace first");
-            return Ok(());
-        }
-        Err(e) => return Err(e.into()),
     };
-    let key = Credential::generate(tooken_core::credential::API_KEY_PREFIX, Mode::Live);
-    store
-        .create_api_key(
-            NewApiKey {
-                workspace_id: &workspace.id,
-                mode: Mode::Live,
-                name: "first key",
-                secret_hash: key.hash(),
-                hint: key.hint(),
-            },
-            &ctx,
-            now,
-        )
-        .await?;
-    // Printed, never logged: logs are kept and shipped; this is shown once.
     println!();
-    println!("Created workspace `{DEFAULT_WORKSPACE}` and its first live API key:");
+    println!(
+        "Created workspace `{}` and its first live API key:",
+        made.workspace.name
+    );
     println!();
-    println!("    {}", key.expose());
+    println!("    {}", made.api_key.secret.expose());
     println!();
     println!("It is shown only this once. Store it now, e.g. as TOOKEN_API_KEY.");
     println!();
     // The dashboard's first owner signs up through a one-time link (only
     // its hash is stored; it expires in 24 hours).
-    let setup = tooken_server::dashboard::create_setup_link(store, &workspace.id, now).await?;
     println!("Set up the dashboard with this one-time link (it works once, within 24 hours):");
     println!();
     // A wildcard listen address is not one a browser can open.
@@ -252,7 +221,7 @@ async fn bootstrap(
     println!(
         "    {}://{host}{}",
         if tls { "https" } else { "http" },
-        tooken_server::dashboard::setup::link_path(&setup)
+        tooken_server::dashboard::setup::link_path(&made.setup_token)
     );
     println!();
     println!("(Behind a proxy, use its address with the same path. Lost it? Run");
