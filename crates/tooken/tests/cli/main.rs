@@ -8,6 +8,9 @@ mod certs;
 mod client;
 mod config_file;
 mod crash;
+#[path = "../../build/git_commit.rs"]
+mod git_commit;
+mod healthcheck;
 mod helpers;
 mod hostile;
 mod hygiene;
@@ -20,3 +23,4 @@ mod run;
 mod scan;
 mod serve;
 mod tls;
+mod version;
