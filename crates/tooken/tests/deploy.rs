@@ -15,9 +15,9 @@
 //! - The compose file and the GitHub workflows are valid YAML with the
 //!   services and steps they are meant to have.
 //!
-//! A trial whose tool (nginx, systemd-analyze, unshare, python3 with
-//! PyYAML) is missing is reported as ignored with a notice, and fails under
-//! `TOOKEN_TEST_REQUIRE_ALL=1`.
+//! A test whose tool (nginx, systemd-analyze, unshare, python3 with PyYAML)
+//! is missing is reported as ignored with a notice, and fails under
+//! `TOOKEN_TEST_REQUIRE_ALL=1` (tooken-testkit's harness).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -28,94 +28,70 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Failed;
+use tooken_testkit::harness::{run, Test};
+use tooken_testkit::Service;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tooken");
 
 fn main() {
-    let args = Arguments::from_args();
-    let trials = vec![
-        Trial::test(
+    run(vec![
+        trial(
             "systemd_unit_exec_start_serves_from_its_state_directory",
             systemd_unit_exec_start_serves,
         ),
-        needs(
-            &["systemd-analyze"],
-            Trial::test(
-                "systemd_unit_passes_systemd_analyze_verify",
-                systemd_unit_passes_verify,
-            ),
-        ),
-        Trial::test(
+        trial(
+            "systemd_unit_passes_systemd_analyze_verify",
+            systemd_unit_passes_verify,
+        )
+        .unless(missing_tool("systemd-analyze", "apt-get install systemd")),
+        trial(
             "dockerfile_runtime_stage_serves_and_its_healthcheck_tells",
             dockerfile_runtime_stage_serves,
         ),
-        needs(
-            &["nginx", "unshare"],
-            Trial::test(
-                "compose_nginx_conf_passes_nginx_t",
-                compose_nginx_conf_passes,
-            ),
-        ),
-        needs_pyyaml(Trial::test(
+        trial(
+            "compose_nginx_conf_passes_nginx_t",
+            compose_nginx_conf_passes,
+        )
+        .needs(Service::Nginx)
+        .unless(missing_tool("unshare", "apt-get install util-linux")),
+        trial(
             "compose_and_workflows_are_valid_yaml_with_their_parts",
             compose_and_workflows_are_valid,
-        )),
-    ];
-    libtest_mimic::run(&args, trials).exit();
+        )
+        .needs(Service::Python)
+        .unless(missing_pyyaml()),
+    ]);
 }
 
-fn required() -> bool {
-    std::env::var("TOOKEN_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1")
+fn trial(name: &str, body: fn() -> Result<(), Failed>) -> Test {
+    Test::sync(name, move || {
+        if let Err(failed) = body() {
+            panic!("{}", failed.message().unwrap_or("failed"));
+        }
+    })
 }
 
-/// The trial, or, when a tool is missing, the trial ignored with a notice
-/// (failed when every test is required).
-fn needs(tools: &[&str], trial: Trial) -> Trial {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| !on_path(t)).collect();
-    if missing.is_empty() {
-        return trial;
-    }
-    missing_tool(trial, &missing.join(", "))
+/// `Some(why)` when `tool` is not on PATH.
+fn missing_tool(tool: &str, hint: &str) -> Option<String> {
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    (!found).then(|| format!("{tool} is missing ({hint})"))
 }
 
-fn needs_pyyaml(trial: Trial) -> Trial {
+fn missing_pyyaml() -> Option<String> {
     let found = Command::new("python3")
         .args(["-c", "import yaml"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if found {
-        trial
-    } else {
-        missing_tool(trial, "python3 with PyYAML")
-    }
-}
-
-fn missing_tool(trial: Trial, what: &str) -> Trial {
-    let name = trial.name().to_owned();
-    if required() {
-        let what = what.to_owned();
-        return Trial::test(name, move || {
-            Err(format!("{what} is missing, and TOOKEN_TEST_REQUIRE_ALL=1").into())
-        });
-    }
-    eprintln!("notice: {name} is ignored: {what} is missing (apt-get install it to run it)");
-    trial.with_ignored_flag(true)
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| {
-            let path = dir.join(tool);
-            path.is_file()
-                && std::fs::metadata(&path).is_ok_and(|m| {
-                    use std::os::unix::fs::PermissionsExt;
-                    m.permissions().mode() & 0o111 != 0
-                })
-        })
-    })
+    (!found).then(|| "PyYAML is missing (apt-get install python3-yaml)".to_owned())
 }
 
 fn repo() -> PathBuf {

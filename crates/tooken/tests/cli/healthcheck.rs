@@ -4,11 +4,10 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
-use crate::certs::TestCerts;
 use crate::helpers::start_server;
 use crate::run::{tooken, Api};
+use tooken_testkit::{RefusingPort, TestCerts};
 
-#[test]
 fn a_running_server_is_healthy_and_ready() {
     let api = Api::start();
     let url = api.server.url.clone();
@@ -22,7 +21,6 @@ fn a_running_server_is_healthy_and_ready() {
 
 /// Without `--url`: the server `tooken serve` would run with the same
 /// settings; a wildcard listen address is asked on loopback.
-#[test]
 fn the_address_comes_from_the_serve_settings() {
     let api = Api::start();
     let port = api.server.addr().port();
@@ -54,7 +52,6 @@ fn the_address_comes_from_the_serve_settings() {
 
 /// A server serving HTTPS (its certificate names no loopback address a
 /// health check could ask for) is asked over https.
-#[test]
 fn a_tls_server_is_asked_over_https() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -78,7 +75,6 @@ fn a_tls_server_is_asked_over_https() {
     run.assert_code(1);
 }
 
-#[test]
 fn an_error_status_is_unhealthy() {
     let (url, _answerer) =
         answering("HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
@@ -92,13 +88,9 @@ fn an_error_status_is_unhealthy() {
     assert_eq!(run.stdout, "");
 }
 
-#[tokio::test]
-async fn nothing_listening_is_unhealthy() {
-    // Bound but not listening: the port stays ours and connections to it
-    // are refused.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let url = format!("http://{}", socket.local_addr().unwrap());
+fn nothing_listening_is_unhealthy() {
+    let port = RefusingPort::new();
+    let url = port.url();
     let dir = tempfile::tempdir().unwrap();
     let run = tooken(dir.path(), &[], &["healthcheck", "--url", &url]);
     run.assert_code(1);
@@ -110,7 +102,6 @@ async fn nothing_listening_is_unhealthy() {
     assert!(line.contains("refused"), "{line}");
 }
 
-#[test]
 fn a_silent_server_is_unhealthy_after_the_timeout() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -129,7 +120,6 @@ fn a_silent_server_is_unhealthy_after_the_timeout() {
     drop(listener);
 }
 
-#[test]
 fn bad_usage_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     for url in [
@@ -185,4 +175,14 @@ fn answering(response: &'static str) -> (String, std::thread::JoinHandle<()>) {
         stream.write_all(response.as_bytes()).unwrap();
     });
     (url, handle)
+}
+
+tooken_testkit::tests! {
+    fn a_running_server_is_healthy_and_ready,
+    fn the_address_comes_from_the_serve_settings,
+    fn a_tls_server_is_asked_over_https,
+    fn an_error_status_is_unhealthy,
+    fn nothing_listening_is_unhealthy,
+    fn a_silent_server_is_unhealthy_after_the_timeout,
+    fn bad_usage_is_exit_2,
 }

@@ -6,7 +6,6 @@ use std::process::Command;
 use crate::git_commit::{resolve, SHORT};
 use crate::run::tooken;
 
-#[test]
 fn version_names_the_version_and_the_commit() {
     let dir = tempfile::tempdir().unwrap();
     let expected = format!(
@@ -23,7 +22,6 @@ fn version_names_the_version_and_the_commit() {
 
 /// What this build recorded is this checkout's HEAD, unless the build was
 /// told otherwise.
-#[test]
 fn the_commit_is_this_checkouts_head() {
     let recorded = env!("TOOKEN_GIT_COMMIT");
     let source = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -39,7 +37,6 @@ fn the_commit_is_this_checkouts_head() {
     }
 }
 
-#[test]
 fn an_override_wins_and_a_full_hash_is_shortened() {
     let dir = tempfile::tempdir().unwrap();
     let full = "0123456789ABCDEF0123456789abcdef01234567";
@@ -55,7 +52,6 @@ fn an_override_wins_and_a_full_hash_is_shortened() {
     assert_eq!(resolve(Some("abc1234"), dir.path()).commit, "abc1234");
 }
 
-#[test]
 fn an_unusable_override_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let long = "x".repeat(65);
@@ -75,7 +71,6 @@ fn an_unusable_override_is_ignored() {
     }
 }
 
-#[test]
 fn outside_a_checkout_the_commit_is_unknown() {
     let dir = tempfile::tempdir().unwrap();
     let found = resolve(None, dir.path());
@@ -86,7 +81,6 @@ fn outside_a_checkout_the_commit_is_unknown() {
 
 /// The build script reruns only when a watched file changes: HEAD and the
 /// branch it names, which a commit moves.
-#[test]
 fn in_a_checkout_the_commit_is_head_and_a_commit_moves_a_watched_file() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path();
@@ -161,4 +155,13 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8(out.stdout).unwrap().trim().to_owned())
+}
+
+tooken_testkit::tests! {
+    fn version_names_the_version_and_the_commit,
+    fn the_commit_is_this_checkouts_head,
+    fn an_override_wins_and_a_full_hash_is_shortened,
+    fn an_unusable_override_is_ignored,
+    fn outside_a_checkout_the_commit_is_unknown,
+    fn in_a_checkout_the_commit_is_head_and_a_commit_moves_a_watched_file,
 }

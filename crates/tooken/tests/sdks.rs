@@ -1,0 +1,133 @@
+//! The SDKs beyond Rust, tested against this build of `tooken serve`.
+//!
+//! Each trial runs one SDK's own test suite (which starts the server from
+//! `TOOKEN_BIN` on a fresh store). A suite whose toolchain or packages are
+//! missing is reported as *ignored* with a one-line notice saying how to
+//! install them; with `TOOKEN_TEST_REQUIRE_ALL=1` (as in CI) it fails
+//! instead.
+//!
+//! - `python_sdk`: `pytest` over `clients/python/tests`, in the virtualenv
+//!   `scripts/python-sdk-env.sh` makes (`<target>/python-sdk`), or the
+//!   Python named by `TOOKEN_PYTHON`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+const TOOKEN_BIN: &str = env!("CARGO_BIN_EXE_tooken");
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/tooken is two levels below the workspace root")
+        .to_path_buf()
+}
+
+/// `<target>`, from where cargo put the binary (`<target>/<profile>/tooken`).
+fn target_dir() -> PathBuf {
+    Path::new(TOOKEN_BIN)
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn required() -> bool {
+    std::env::var("TOOKEN_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
+/// A suite that can run, or why it cannot.
+enum Readiness {
+    Ready(Command),
+    Missing(String),
+}
+
+/// A trial for a suite: run when ready; when not, ignored with a notice,
+/// or failed under `TOOKEN_TEST_REQUIRE_ALL=1`.
+fn trial(name: &'static str, readiness: Readiness) -> Trial {
+    match readiness {
+        Readiness::Ready(command) => Trial::test(name, move || run_suite(name, command)),
+        Readiness::Missing(why) if required() => Trial::test(name, move || {
+            Err(
+                format!("{name} is required (TOOKEN_TEST_REQUIRE_ALL=1) but cannot run: {why}")
+                    .into(),
+            )
+        }),
+        Readiness::Missing(why) => {
+            eprintln!("note: {name} ignored: {why}");
+            Trial::test(name, || Ok(())).with_ignored_flag(true)
+        }
+    }
+}
+
+fn run_suite(name: &str, mut command: Command) -> Result<(), Failed> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{name}: cannot start {command:?}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        // The runner's closing line (e.g. "120 passed in 20s"), for the log.
+        if let Some(last) = stdout.lines().rev().find(|l| !l.trim().is_empty()) {
+            println!("{name}: {}", last.trim().trim_matches('='));
+        }
+        return Ok(());
+    }
+    Err(format!("{name} failed ({}):\n{stdout}\n{stderr}", output.status).into())
+}
+
+fn python_sdk() -> Readiness {
+    let root = workspace_root();
+    let python = match std::env::var_os("TOOKEN_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => target_dir().join("python-sdk/bin/python"),
+    };
+    let hint = "run scripts/python-sdk-env.sh (or set TOOKEN_PYTHON to a Python with \
+                clients/python/requirements-test.txt installed)";
+    if !python.exists() {
+        return Readiness::Missing(format!("no Python at {}: {hint}", python.display()));
+    }
+    let probe = Command::new(&python)
+        .args([
+            "-c",
+            "import sys; assert sys.version_info >= (3, 10), sys.version; \
+             import pytest, httpx, fastapi, django, rest_framework",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            let why = why.lines().last().unwrap_or("import failed");
+            return Readiness::Missing(format!(
+                "{} cannot run the suite ({why}): {hint}",
+                python.display()
+            ));
+        }
+        Err(e) => return Readiness::Missing(format!("{}: {e}: {hint}", python.display())),
+    }
+    let sdk = root.join("clients/python");
+    let mut command = Command::new(python);
+    command
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+        .current_dir(&sdk)
+        .env("TOOKEN_BIN", TOOKEN_BIN)
+        // The sources of this checkout, whatever the virtualenv holds.
+        .env("PYTHONPATH", sdk.join("src"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("TOOKEN_URL")
+        .env_remove("TOOKEN_API_KEY")
+        .env_remove("TOOKEN_VERIFY_KEY");
+    Readiness::Ready(command)
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let trials = vec![trial("python_sdk", python_sdk())];
+    libtest_mimic::run(&args, trials).exit();
+}
