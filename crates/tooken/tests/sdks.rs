@@ -1,10 +1,10 @@
 //! The SDKs beyond Rust, tested against this build of `tooken serve`.
 //!
-//! Each trial runs one SDK's own test suite (which starts the server from
+//! Each test runs one SDK's own test suite (which starts the server from
 //! `TOOKEN_BIN` on a fresh store). A suite whose toolchain or packages are
 //! missing is reported as *ignored* with a one-line notice saying how to
-//! install them; with `TOOKEN_TEST_REQUIRE_ALL=1` (as in CI) it fails
-//! instead.
+//! install them (`tooken_testkit::harness`); with
+//! `TOOKEN_TEST_REQUIRE_ALL=1` (as in CI) it fails instead.
 //!
 //! - `python_sdk`: `pytest` over `clients/python/tests`, in the virtualenv
 //!   `scripts/python-sdk-env.sh` makes (`<target>/python-sdk`), or the
@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use tooken_testkit::harness::{self, Test};
 
 const TOOKEN_BIN: &str = env!("CARGO_BIN_EXE_tooken");
 
@@ -34,49 +34,37 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-fn required() -> bool {
-    std::env::var("TOOKEN_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1")
-}
-
 /// A suite that can run, or why it cannot.
 enum Readiness {
     Ready(Command),
     Missing(String),
 }
 
-/// A trial for a suite: run when ready; when not, ignored with a notice,
-/// or failed under `TOOKEN_TEST_REQUIRE_ALL=1`.
-fn trial(name: &'static str, readiness: Readiness) -> Trial {
+/// The test running a suite; one that cannot run is reported ignored by
+/// the harness (failed under `TOOKEN_TEST_REQUIRE_ALL=1`) with the reason.
+fn suite(name: &'static str, readiness: Readiness) -> Test {
     match readiness {
-        Readiness::Ready(command) => Trial::test(name, move || run_suite(name, command)),
-        Readiness::Missing(why) if required() => Trial::test(name, move || {
-            Err(
-                format!("{name} is required (TOOKEN_TEST_REQUIRE_ALL=1) but cannot run: {why}")
-                    .into(),
-            )
-        }),
-        Readiness::Missing(why) => {
-            eprintln!("note: {name} ignored: {why}");
-            Trial::test(name, || Ok(())).with_ignored_flag(true)
-        }
+        Readiness::Ready(command) => Test::sync(name, move || run_suite(name, command)),
+        Readiness::Missing(why) => Test::sync(name, || {}).unless(Some(why)),
     }
 }
 
-fn run_suite(name: &str, mut command: Command) -> Result<(), Failed> {
+fn run_suite(name: &str, mut command: Command) {
     let output = command
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("{name}: cannot start {command:?}: {e}"))?;
+        .unwrap_or_else(|e| panic!("{name}: cannot start {command:?}: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    if output.status.success() {
-        // The runner's closing line (e.g. "120 passed in 20s"), for the log.
-        if let Some(last) = stdout.lines().rev().find(|l| !l.trim().is_empty()) {
-            println!("{name}: {}", last.trim().trim_matches('='));
-        }
-        return Ok(());
+    assert!(
+        output.status.success(),
+        "{name} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    // The runner's closing line (e.g. "120 passed in 20s"), for the log.
+    if let Some(last) = stdout.lines().rev().find(|l| !l.trim().is_empty()) {
+        println!("{name}: {}", last.trim().trim_matches('='));
     }
-    Err(format!("{name} failed ({}):\n{stdout}\n{stderr}", output.status).into())
 }
 
 fn python_sdk() -> Readiness {
@@ -127,7 +115,5 @@ fn python_sdk() -> Readiness {
 }
 
 fn main() {
-    let args = Arguments::from_args();
-    let trials = vec![trial("python_sdk", python_sdk())];
-    libtest_mimic::run(&args, trials).exit();
+    harness::run(vec![suite("python_sdk", python_sdk())]);
 }
