@@ -1,0 +1,107 @@
+//! The SDKs beyond Rust, tested against this build of `tooken serve`.
+//!
+//! Each trial runs one SDK's own test suite (which starts the server from
+//! `TOOKEN_BIN` on a fresh store). A suite whose toolchain or packages are
+//! missing is reported as *ignored* with a one-line notice saying how to
+//! install them; with `TOOKEN_TEST_REQUIRE_ALL=1` (as in CI) it fails
+//! instead.
+//!
+//! - `typescript_sdk`: `npm test` in `clients/typescript` (builds the
+//!   package and its tests with `tsc`, then `node --test`), once `npm ci`
+//!   has installed its dev dependencies; Node ≥ 18.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+const TOOKEN_BIN: &str = env!("CARGO_BIN_EXE_tooken");
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/tooken is two levels below the workspace root")
+        .to_path_buf()
+}
+
+fn required() -> bool {
+    std::env::var("TOOKEN_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
+/// A suite that can run, or why it cannot.
+enum Readiness {
+    Ready(Command),
+    Missing(String),
+}
+
+/// A trial for a suite: run when ready; when not, ignored with a notice,
+/// or failed under `TOOKEN_TEST_REQUIRE_ALL=1`.
+fn trial(name: &'static str, readiness: Readiness) -> Trial {
+    match readiness {
+        Readiness::Ready(command) => Trial::test(name, move || run_suite(name, command)),
+        Readiness::Missing(why) if required() => Trial::test(name, move || {
+            Err(
+                format!("{name} is required (TOOKEN_TEST_REQUIRE_ALL=1) but cannot run: {why}")
+                    .into(),
+            )
+        }),
+        Readiness::Missing(why) => {
+            eprintln!("note: {name} ignored: {why}");
+            Trial::test(name, || Ok(())).with_ignored_flag(true)
+        }
+    }
+}
+
+fn run_suite(name: &str, mut command: Command) -> Result<(), Failed> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{name}: cannot start {command:?}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        // The runner's count of passed tests ("120 passed in 20s",
+        // "# pass 75"), for the log.
+        if let Some(last) = stdout.lines().rev().find(|l| l.contains("pass")) {
+            println!("{name}: {}", last.trim().trim_matches('='));
+        }
+        return Ok(());
+    }
+    Err(format!("{name} failed ({}):\n{stdout}\n{stderr}", output.status).into())
+}
+
+fn typescript_sdk() -> Readiness {
+    let sdk = workspace_root().join("clients/typescript");
+    let hint = "install Node.js ≥ 18 with npm, then run `npm ci --prefix clients/typescript`";
+    let version = match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        _ => return Readiness::Missing(format!("no `node` on PATH: {hint}")),
+    };
+    let major = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major.is_none_or(|m| m < 18) {
+        return Readiness::Missing(format!("node {version} is older than 18: {hint}"));
+    }
+    if !sdk.join("node_modules/typescript/package.json").exists() {
+        return Readiness::Missing(format!("no clients/typescript/node_modules: {hint}"));
+    }
+    let mut command = Command::new("npm");
+    command
+        .args(["test", "--silent"])
+        .current_dir(&sdk)
+        .env("TOOKEN_BIN", TOOKEN_BIN)
+        .env_remove("TOOKEN_URL")
+        .env_remove("TOOKEN_API_KEY")
+        .env_remove("TOOKEN_VERIFY_KEY");
+    Readiness::Ready(command)
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let trials = vec![trial("typescript_sdk", typescript_sdk())];
+    libtest_mimic::run(&args, trials).exit();
+}
