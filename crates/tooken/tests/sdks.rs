@@ -6,6 +6,9 @@
 //! install them; with `TOOKEN_TEST_REQUIRE_ALL=1` (as in CI) it fails
 //! instead.
 //!
+//! - `python_sdk`: `pytest` over `clients/python/tests`, in the virtualenv
+//!   `scripts/python-sdk-env.sh` makes (`<target>/python-sdk`), or the
+//!   Python named by `TOOKEN_PYTHON`.
 //! - `typescript_sdk`: `npm test` in `clients/typescript` (builds the
 //!   package and its tests with `tsc`, then `node --test`), once `npm ci`
 //!   has installed its dev dependencies; Node ≥ 18.
@@ -23,6 +26,15 @@ fn workspace_root() -> PathBuf {
         .nth(2)
         .expect("crates/tooken is two levels below the workspace root")
         .to_path_buf()
+}
+
+/// `<target>`, from where cargo put the binary (`<target>/<profile>/tooken`).
+fn target_dir() -> PathBuf {
+    Path::new(TOOKEN_BIN)
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn required() -> bool {
@@ -71,6 +83,53 @@ fn run_suite(name: &str, mut command: Command) -> Result<(), Failed> {
     Err(format!("{name} failed ({}):\n{stdout}\n{stderr}", output.status).into())
 }
 
+fn python_sdk() -> Readiness {
+    let root = workspace_root();
+    let python = match std::env::var_os("TOOKEN_PYTHON") {
+        Some(p) => PathBuf::from(p),
+        None => target_dir().join("python-sdk/bin/python"),
+    };
+    let hint = "run scripts/python-sdk-env.sh (or set TOOKEN_PYTHON to a Python with \
+                clients/python/requirements-test.txt installed)";
+    if !python.exists() {
+        return Readiness::Missing(format!("no Python at {}: {hint}", python.display()));
+    }
+    let probe = Command::new(&python)
+        .args([
+            "-c",
+            "import sys; assert sys.version_info >= (3, 10), sys.version; \
+             import pytest, httpx, fastapi, django, rest_framework",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            let why = String::from_utf8_lossy(&out.stderr);
+            let why = why.lines().last().unwrap_or("import failed");
+            return Readiness::Missing(format!(
+                "{} cannot run the suite ({why}): {hint}",
+                python.display()
+            ));
+        }
+        Err(e) => return Readiness::Missing(format!("{}: {e}: {hint}", python.display())),
+    }
+    let sdk = root.join("clients/python");
+    let mut command = Command::new(python);
+    command
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+        .current_dir(&sdk)
+        .env("TOOKEN_BIN", TOOKEN_BIN)
+        // The sources of this checkout, whatever the virtualenv holds.
+        .env("PYTHONPATH", sdk.join("src"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("TOOKEN_URL")
+        .env_remove("TOOKEN_API_KEY")
+        .env_remove("TOOKEN_VERIFY_KEY");
+    Readiness::Ready(command)
+}
+
 fn typescript_sdk() -> Readiness {
     let sdk = workspace_root().join("clients/typescript");
     let hint = "install Node.js ≥ 18 with npm, then run `npm ci --prefix clients/typescript`";
@@ -102,6 +161,9 @@ fn typescript_sdk() -> Readiness {
 
 fn main() {
     let args = Arguments::from_args();
-    let trials = vec![trial("typescript_sdk", typescript_sdk())];
+    let trials = vec![
+        trial("python_sdk", python_sdk()),
+        trial("typescript_sdk", typescript_sdk()),
+    ];
     libtest_mimic::run(&args, trials).exit();
 }
