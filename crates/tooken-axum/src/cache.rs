@@ -2,9 +2,10 @@
 //!
 //! Keyed by the SHA-256 of the presented token, never the token itself: a
 //! memory dump of the service does not yield usable credentials. Ages are
-//! measured on the monotonic clock (`Instant`), so a wall-clock jump cannot
-//! stretch a cache lifetime; `expires_at` is compared with the wall clock
-//! (`now`), as Tooken itself does.
+//! measured on the monotonic clock (`Instant`, read through the layer's
+//! `Clock::monotonic`), so a wall-clock jump cannot stretch a cache
+//! lifetime; `expires_at` is compared with the wall clock (`now`), as
+//! Tooken itself does.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -74,7 +74,7 @@ mod reject;
 mod token;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::header::AUTHORIZATION;
 use axum::http::HeaderMap;
@@ -199,8 +199,9 @@ impl TookenBuilder {
         self
     }
 
-    /// The wall clock that `expires_at` is compared with (default: the
-    /// system clock). For tests.
+    /// The clock (default: the system clock): its wall time is compared
+    /// with `expires_at`, its monotonic reading measures cache ages. For
+    /// tests.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -335,7 +336,7 @@ impl Tooken {
             return Err(Rejection::invalid_token());
         }
         let key = credential.hash().0;
-        let started = Instant::now();
+        let started = self.inner.clock.monotonic();
         let cache = &self.inner.cache;
         match cache.fresh(&key, started, self.inner.clock.now()) {
             Some(Verdict::Valid(token)) => return Ok(token),
@@ -346,19 +347,25 @@ impl Tooken {
             Answer::Valid(token) => {
                 let now = self.inner.clock.now();
                 let verdict = Verdict::Valid(token.clone());
-                cache.insert(key, verdict, started, Instant::now(), now);
+                cache.insert(key, verdict, started, self.inner.clock.monotonic(), now);
                 Ok(token)
             }
             Answer::Invalid(code) => {
                 tracing::debug!(hint = %credential.hint(), ?code, "token refused by Tooken");
                 let now = self.inner.clock.now();
-                cache.insert(key, Verdict::Invalid, started, Instant::now(), now);
+                cache.insert(
+                    key,
+                    Verdict::Invalid,
+                    started,
+                    self.inner.clock.monotonic(),
+                    now,
+                );
                 Err(Rejection::invalid_token())
             }
             Answer::Unreachable => match self.inner.on_unavailable {
                 OnUnavailable::UseCached { max_age } => {
                     let now = self.inner.clock.now();
-                    match cache.last_valid(&key, max_age, Instant::now(), now) {
+                    match cache.last_valid(&key, max_age, self.inner.clock.monotonic(), now) {
                         Some(token) => {
                             tracing::warn!(token_id = %token.id, "Tooken unavailable: using the last verification of this token");
                             Ok(token)

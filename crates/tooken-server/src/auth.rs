@@ -189,6 +189,7 @@ impl FromRequestParts<AppState> for Caller {
                 if let Some(ip) = ip {
                     let delay = state.throttle.failure(ip, now);
                     if !delay.is_zero() {
+                        state.metrics.record_slowed_failure();
                         tokio::time::sleep(delay).await;
                     }
                 }

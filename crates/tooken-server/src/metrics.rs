@@ -68,6 +68,7 @@ pub struct Metrics {
     verifications: Family<CodeLabels, Counter>,
     cache_lookups: Family<OutcomeLabels, Counter>,
     password_checks: Counter,
+    auth_failures_slowed: Counter,
     change_feed_up: Gauge<i64, AtomicI64>,
     pool_size: Gauge<i64, AtomicI64>,
     pool_idle: Gauge<i64, AtomicI64>,
@@ -86,6 +87,7 @@ impl Default for Metrics {
         let verifications = Family::<CodeLabels, Counter>::default();
         let cache_lookups = Family::<OutcomeLabels, Counter>::default();
         let password_checks = Counter::default();
+        let auth_failures_slowed = Counter::default();
         let change_feed_up = Gauge::<i64, AtomicI64>::default();
         let pool_size = Gauge::<i64, AtomicI64>::default();
         let pool_idle = Gauge::<i64, AtomicI64>::default();
@@ -116,6 +118,12 @@ impl Default for Metrics {
             password_checks.clone(),
         );
         registry.register(
+            "auth_failures_slowed",
+            "Authentication failures answered late by the brute-force throttle (an address \
+             past its allowance of failures)",
+            auth_failures_slowed.clone(),
+        );
+        registry.register(
             "store_change_feed_up",
             "1 while this node receives the store's change notifications (always on SQLite); \
              0 while it bypasses its credential cache",
@@ -138,6 +146,7 @@ impl Default for Metrics {
             verifications,
             cache_lookups,
             password_checks,
+            auth_failures_slowed,
             change_feed_up,
             pool_size,
             pool_idle,
@@ -168,6 +177,11 @@ impl Metrics {
     /// One argon2id password check has run.
     pub fn record_password_check(&self) {
         self.password_checks.inc();
+    }
+
+    /// The brute-force throttle delayed the answer to one failure.
+    pub fn record_slowed_failure(&self) {
+        self.auth_failures_slowed.inc();
     }
 }
 

@@ -1,79 +1,33 @@
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use chrono::Utc;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use tempfile::TempDir;
-use tokio::sync::oneshot;
 use tooken_axum::{Tooken, TookenBuilder};
-use tooken_client::{Client, CreateToken, TokenWithSecret};
-use tooken_core::audit::Actor;
-use tooken_core::{Clock, Credential, ManualClock, Mode};
-use tooken_store::{AuditContext, NewApiKey, Store};
+use tooken_client::{CreateToken, TokenWithSecret};
+use tooken_testkit::{Backend, TestApp};
 
 use crate::invoices;
 
-pub const UNAUTHORIZED_BODY: &str =
-    r#"{"error":"unauthorized","message":"Invalid or missing API key"}"#;
+pub use tooken_testkit::UNAUTHORIZED_BODY;
 pub const INVALID_TOKEN: &str = r#"Bearer realm="tooken", error="invalid_token""#;
 
-/// A running Tooken server on a fresh store, with a live API key.
-pub struct TookenServer {
-    pub url: String,
-    /// Shared with the layers made by [`TookenServer::layer`], so that
-    /// expiry is tested by moving it, not by sleeping.
-    pub clock: Arc<ManualClock>,
-    /// Authenticated with the API key.
-    pub client: Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: TempDir,
+/// A running Tooken server on a fresh store, with a live API key. Its
+/// clock is shared with the layers made by [`TookenServer::layer`], so that
+/// expiry is tested by moving it, not by sleeping.
+pub struct TookenServer(TestApp);
+
+impl std::ops::Deref for TookenServer {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
 pub async fn spawn_tooken() -> TookenServer {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = Store::open(&db).await.unwrap();
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let ctx = AuditContext::new(Actor::system());
-    let ws = store
-        .create_workspace("default", &ctx, clock.now())
-        .await
-        .unwrap();
-    let cred = Credential::generate("tok", Mode::Live);
-    store
-        .create_api_key(
-            NewApiKey {
-                workspace_id: &ws.id,
-                mode: Mode::Live,
-                name: "test",
-                secret_hash: cred.hash(),
-                hint: cred.hint(),
-            },
-            &ctx,
-            clock.now(),
-        )
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = oneshot::channel::<()>();
-    let state = tooken_server::AppState::new(store, clock.clone());
-    let server = tokio::spawn(tooken_server::serve(listener, state, async {
-        let _ = rx.await;
-    }));
-    TookenServer {
-        client: Client::new(&url, cred.expose()).unwrap(),
-        url,
-        clock,
-        shutdown: Some(tx),
-        server: Some(server),
-        _dir: dir,
-    }
+    TookenServer(TestApp::on(Backend::Sqlite).start().await)
 }
 
 impl TookenServer {
@@ -108,15 +62,11 @@ impl TookenServer {
             .unwrap()
             .clock(self.clock.clone())
     }
+}
 
-    /// Stops the server and waits until it has.
-    pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
+impl std::ops::DerefMut for TookenServer {
+    fn deref_mut(&mut self) -> &mut TestApp {
+        &mut self.0
     }
 }
 
@@ -221,31 +171,5 @@ impl Service {
             Some(body),
         )
         .await
-    }
-}
-
-/// An address nothing listens on.
-pub async fn closed_port_url() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{addr}")
-}
-
-/// Polls `check` every 20 ms until it is true or `limit` has passed.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -11,12 +11,14 @@ use reqwest::{Method, StatusCode};
 use tooken_axum::{OnUnavailable, Tooken};
 use tooken_core::{Credential, Mode};
 
-use crate::helpers::{closed_port_url, spawn_router, spawn_service, spawn_tooken};
+use crate::helpers::{spawn_router, spawn_service, spawn_tooken};
 
 #[tokio::test]
 async fn an_unreachable_tooken_means_503_and_bad_credentials_still_401() {
-    let url = closed_port_url().await;
-    let layer = Tooken::builder(&url, "tkn_live_whatever").unwrap().build();
+    let refusing = tooken_testkit::RefusingPort::new();
+    let layer = Tooken::builder(&refusing.url(), "tkn_live_whatever")
+        .unwrap()
+        .build();
     let service = spawn_service(layer.clone()).await;
     let token = Credential::generate("tkn", Mode::Live);
 
@@ -82,7 +84,7 @@ async fn only_use_cached_serves_a_recent_valid_answer_while_tooken_is_down() {
             .await
             .cache_ttl(TTL)
             .on_unavailable(OnUnavailable::UseCached {
-                max_age: Duration::from_secs(3600),
+                max_age: Duration::from_secs(2 * 3600),
             })
             .build(),
     )
@@ -96,7 +98,7 @@ async fn only_use_cached_serves_a_recent_valid_answer_while_tooken_is_down() {
 
     tooken.stop().await;
     // Past the TTL both layers must ask Tooken again, and cannot.
-    tokio::time::sleep(TTL).await;
+    tooken.clock.advance(TimeDelta::milliseconds(100));
     strict
         .get("/invoices", &token.secret)
         .await
@@ -111,7 +113,7 @@ async fn only_use_cached_serves_a_recent_valid_answer_while_tooken_is_down() {
         .get("/invoices", &never_seen)
         .await
         .assert_unavailable();
-    // Never past expires_at, even as a fallback.
+    // Never past expires_at, even as a fallback (and within its max_age).
     tooken.clock.advance(TimeDelta::seconds(3600));
     lenient
         .get("/invoices", &token.secret)

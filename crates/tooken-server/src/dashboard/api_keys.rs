@@ -3,12 +3,12 @@
 //! confirmation first, and the old value stops working at once (the store
 //! replaces or removes the hash in the same transaction as the audit event).
 
+use super::Routes;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use tooken_core::credential::API_KEY_PREFIX;
 use tooken_core::id::{is_id, IdKind};
@@ -21,17 +21,18 @@ use super::session::{with_cookies, OwnerForm, Session};
 use super::view::{relative, render, render_with, see_other, time, FieldErrors, Nav};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dashboard/settings/api-keys", get(list).post(create))
-        .route(
+pub fn routes() -> Routes {
+    vec![
+        ("/dashboard/settings/api-keys", get(list).post(create)),
+        (
             "/dashboard/settings/api-keys/{id}/regenerate",
             get(regenerate_form).post(regenerate),
-        )
-        .route(
+        ),
+        (
             "/dashboard/settings/api-keys/{id}/delete",
             get(delete_form).post(delete),
-        )
+        ),
+    ]
 }
 
 /// Longest key name.

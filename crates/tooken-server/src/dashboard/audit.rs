@@ -2,13 +2,13 @@
 //! action, actor and dates, a page at a time; the state of the hash chain;
 //! and an NDJSON export of the same events as `/v1/audit-log/export`.
 
+use super::Routes;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header::CONTENT_DISPOSITION;
 use axum::http::HeaderValue;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use tooken_core::audit::Event;
@@ -20,10 +20,11 @@ use super::session::Session;
 use super::view::{render, url_with, Nav};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dashboard/settings/audit-log", get(list))
-        .route("/dashboard/settings/audit-log/export", get(export))
+pub fn routes() -> Routes {
+    vec![
+        ("/dashboard/settings/audit-log", get(list)),
+        ("/dashboard/settings/audit-log/export", get(export)),
+    ]
 }
 
 /// Events per page.

@@ -1,12 +1,12 @@
 //! Settings → General: the workspace's token policy, checked by
 //! [`tooken_core::Settings::validate`] as `PATCH /v1/settings` does.
 
+use super::Routes;
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 use tooken_core::Settings;
 
@@ -15,8 +15,8 @@ use super::session::{OwnerForm, Session};
 use super::view::{render, render_with, see_other, time, FieldErrors, Nav};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/dashboard/settings/general", get(show).post(save))
+pub fn routes() -> Routes {
+    vec![("/dashboard/settings/general", get(show).post(save))]
 }
 
 /// A length of time as a number and a unit, for the form.

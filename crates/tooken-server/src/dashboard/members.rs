@@ -3,12 +3,12 @@
 //! existing account at once; anyone else by a one-time invitation link),
 //! change roles and remove members. A workspace always keeps an owner.
 
+use super::Routes;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use tooken_store::{LinkPurpose, Member, MemberChange, Role, StoreError};
 
@@ -20,14 +20,15 @@ use super::setup::{check_email, create_link, link_path};
 use super::view::{relative, render, render_with, see_other, url_with, FieldErrors, Nav};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dashboard/members", get(list).post(add))
-        .route("/dashboard/members/{user_id}/role", post(set_role))
-        .route(
+pub fn routes() -> Routes {
+    vec![
+        ("/dashboard/members", get(list).post(add)),
+        ("/dashboard/members/{user_id}/role", post(set_role)),
+        (
             "/dashboard/members/{user_id}/remove",
             get(remove_form).post(remove),
-        )
+        ),
+    ]
 }
 
 pub struct MemberRow {

@@ -38,7 +38,7 @@ use axum::http::header::{
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{Redirect, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 
 use crate::AppState;
@@ -119,25 +119,40 @@ impl DashboardState {
     }
 }
 
-/// The dashboard's routes, with the security headers every response gets.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/dashboard", get(session::home))
-        .route("/dashboard/", get(session::home))
-        .route("/dashboard/static/{file}", get(assets::serve))
-        .route(
+/// Routes: each path with what each method does there.
+pub type Routes = Vec<(&'static str, MethodRouter<AppState>)>;
+
+/// Every dashboard route. The router is made from this table, and so are
+/// the tests that every form checks its CSRF token.
+pub fn routes() -> Routes {
+    let mut all: Routes = vec![
+        ("/", get(|| async { Redirect::to("/dashboard") })),
+        ("/dashboard", get(session::home)),
+        ("/dashboard/", get(session::home)),
+        ("/dashboard/static/{file}", get(assets::serve)),
+        (
             "/dashboard/setup/{token}",
             get(setup::show).post(setup::submit),
-        )
-        .route("/dashboard/login", get(login::show).post(login::submit))
-        .route("/dashboard/logout", post(login::logout))
-        .route("/dashboard/switch", post(session::switch))
-        .merge(tokens::router())
-        .merge(api_keys::router())
-        .merge(audit::router())
-        .merge(general::router())
-        .merge(members::router())
+        ),
+        ("/dashboard/login", get(login::show).post(login::submit)),
+        ("/dashboard/logout", post(login::logout)),
+        ("/dashboard/switch", post(session::switch)),
+    ];
+    all.extend(tokens::routes());
+    all.extend(api_keys::routes());
+    all.extend(audit::routes());
+    all.extend(general::routes());
+    all.extend(members::routes());
+    all
+}
+
+/// The dashboard's routes, with the security headers every response gets.
+pub fn router() -> Router<AppState> {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
         .route("/dashboard/{*rest}", any(error::not_found))
         .layer(middleware::from_fn(security_headers))
 }

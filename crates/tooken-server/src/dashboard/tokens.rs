@@ -4,12 +4,12 @@
 //! [`crate::tokens::issue_token`], [`crate::tokens::rotate_secret`] and the
 //! store's revocation, as `/v1/tokens` does.
 
+use super::Routes;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
 use tooken_core::api::CreateToken;
@@ -26,19 +26,20 @@ use crate::error::ApiError;
 use crate::tokens::{check_grace_period, check_revoke_reason, issue_token, rotate_secret};
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dashboard/tokens", get(list).post(create))
-        .route("/dashboard/tokens/new", get(new_form))
-        .route("/dashboard/tokens/{id}", get(detail))
-        .route(
+pub fn routes() -> Routes {
+    vec![
+        ("/dashboard/tokens", get(list).post(create)),
+        ("/dashboard/tokens/new", get(new_form)),
+        ("/dashboard/tokens/{id}", get(detail)),
+        (
             "/dashboard/tokens/{id}/rotate",
             get(rotate_form).post(rotate),
-        )
-        .route(
+        ),
+        (
             "/dashboard/tokens/{id}/revoke",
             get(revoke_form).post(revoke),
-        )
+        ),
+    ]
 }
 
 /// Tokens per page.

@@ -12,8 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tooken_server::{Limits, TlsConfig};
 
-use crate::certs::TestCerts;
-use crate::helpers::{spawn_app_with, Backend, TestApp};
+use tooken_testkit::{Backend, TestApp, TestCerts};
 
 /// What the shortened time limits are set to.
 const LIMIT: Duration = Duration::from_millis(1000);
@@ -31,9 +30,7 @@ fn short_limits() -> Limits {
 }
 
 async fn start(limits: Limits) -> TestApp {
-    spawn_app_with(Backend::Sqlite, |s| s, limits, None)
-        .await
-        .expect("SQLite is always available")
+    TestApp::on(Backend::Sqlite).limits(limits).start().await
 }
 
 /// Reads until the server closes the connection (a reset counts as
@@ -128,7 +125,6 @@ async fn assert_served_within(addr: SocketAddr, within: Duration) {
     assert!(started.elapsed() < within);
 }
 
-#[tokio::test]
 async fn a_request_head_over_16_kib_is_431_and_one_under_is_served() {
     let app = start(short_limits()).await;
     let huge = format!("X-Padding: {}\r\n", "a".repeat(17 * 1024));
@@ -140,7 +136,6 @@ async fn a_request_head_over_16_kib_is_431_and_one_under_is_served() {
     assert_eq!(status_of(&answer), 200, "{answer}");
 }
 
-#[tokio::test]
 async fn after_refusing_a_request_the_server_reads_on_instead_of_resetting() {
     let app = start(short_limits()).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
@@ -165,7 +160,6 @@ async fn after_refusing_a_request_the_server_reads_on_instead_of_resetting() {
     }
 }
 
-#[tokio::test]
 async fn a_long_request_line_counts_toward_the_head_limit() {
     let app = start(short_limits()).await;
     let path = format!("/healthz?{}", "q".repeat(20 * 1024));
@@ -174,7 +168,6 @@ async fn a_long_request_line_counts_toward_the_head_limit() {
     assert_eq!(status_of(&answer), 431, "{answer}");
 }
 
-#[tokio::test]
 async fn more_than_100_headers_is_431_and_100_are_served() {
     let app = start(short_limits()).await;
     // Host and Connection are two of them.
@@ -185,7 +178,6 @@ async fn more_than_100_headers_is_431_and_100_are_served() {
     assert_eq!(status_of(&answer), 200, "100 headers: {answer}");
 }
 
-#[tokio::test]
 async fn a_head_sent_a_byte_at_a_time_is_cut_off_while_others_are_served() {
     let app = start(short_limits()).await;
     let stream = TcpStream::connect(app.addr).await.unwrap();
@@ -219,7 +211,6 @@ async fn a_head_sent_a_byte_at_a_time_is_cut_off_while_others_are_served() {
     trickle.abort();
 }
 
-#[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
     let app = start(short_limits()).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
@@ -251,7 +242,6 @@ fn open_files_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-#[tokio::test]
 async fn hundreds_of_idle_connections_neither_block_others_nor_stay_open() {
     let app = start(short_limits()).await;
     // Both ends of each connection are in this process: a quarter of the
@@ -287,7 +277,6 @@ async fn hundreds_of_idle_connections_neither_block_others_nor_stay_open() {
     assert_served_within(app.addr, Duration::from_millis(500)).await;
 }
 
-#[tokio::test]
 async fn a_body_sent_too_slowly_is_408_in_the_error_shape() {
     let app = start(short_limits()).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
@@ -327,14 +316,12 @@ async fn a_body_sent_too_slowly_is_408_in_the_error_shape() {
     assert!(page.data.is_empty(), "nothing was created");
 }
 
-#[tokio::test]
 async fn a_garbage_request_line_is_400() {
     let app = start(short_limits()).await;
     let answer = exchange(app.addr, b"HELLO THERE\r\n\r\n").await;
     assert_eq!(status_of(&answer), 400, "{answer}");
 }
 
-#[tokio::test]
 async fn binary_noise_is_400() {
     let app = start(short_limits()).await;
     let noise: Vec<u8> = (0u8..=255).cycle().skip(1).take(600).collect();
@@ -342,7 +329,6 @@ async fn binary_noise_is_400() {
     assert_eq!(status_of(&answer), 400, "{answer}");
 }
 
-#[tokio::test]
 async fn a_malformed_header_line_is_400() {
     let app = start(short_limits()).await;
     let answer = exchange(
@@ -353,14 +339,12 @@ async fn a_malformed_header_line_is_400() {
     assert_eq!(status_of(&answer), 400, "{answer}");
 }
 
-#[tokio::test]
 async fn an_unknown_http_version_is_400() {
     let app = start(short_limits()).await;
     let answer = exchange(app.addr, b"GET /healthz HTTP/7.1\r\nHost: tooken\r\n\r\n").await;
     assert_eq!(status_of(&answer), 400, "{answer}");
 }
 
-#[tokio::test]
 async fn an_invalid_content_length_is_400() {
     let app = start(short_limits()).await;
     let answer = exchange(
@@ -371,7 +355,6 @@ async fn an_invalid_content_length_is_400() {
     assert_eq!(status_of(&answer), 400, "{answer}");
 }
 
-#[tokio::test]
 async fn beyond_the_connection_cap_a_client_waits_and_is_then_served() {
     let app = start(Limits {
         max_connections: 2,
@@ -402,7 +385,6 @@ async fn beyond_the_connection_cap_a_client_waits_and_is_then_served() {
     drop(second);
 }
 
-#[tokio::test]
 async fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
     let mut app = start(Limits {
         header_read_timeout: PATIENCE,
@@ -439,14 +421,15 @@ async fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
     );
 }
 
-#[tokio::test]
 async fn a_tls_client_that_never_finishes_its_handshake_is_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
     let tls = TlsConfig::from_pem_files(&certs.cert, &certs.key).unwrap();
-    let app = spawn_app_with(Backend::Sqlite, |s| s, short_limits(), Some(tls))
-        .await
-        .unwrap();
+    let app = TestApp::on(Backend::Sqlite)
+        .limits(short_limits())
+        .tls(tls)
+        .start()
+        .await;
     let mut silent = TcpStream::connect(app.addr).await.unwrap();
     let started = Instant::now();
     // Half a ClientHello record header, then nothing.
@@ -458,4 +441,23 @@ async fn a_tls_client_that_never_finishes_its_handshake_is_dropped() {
         lasted >= LIMIT - Duration::from_millis(100) && lasted < LIMIT * 3,
         "dropped after {lasted:?}, the limit is {LIMIT:?}"
     );
+}
+
+tooken_testkit::tests! {
+    async a_request_head_over_16_kib_is_431_and_one_under_is_served,
+    async after_refusing_a_request_the_server_reads_on_instead_of_resetting,
+    async a_long_request_line_counts_toward_the_head_limit,
+    async more_than_100_headers_is_431_and_100_are_served,
+    async a_head_sent_a_byte_at_a_time_is_cut_off_while_others_are_served,
+    async an_idle_kept_alive_connection_is_closed_after_the_header_timeout,
+    async hundreds_of_idle_connections_neither_block_others_nor_stay_open,
+    async a_body_sent_too_slowly_is_408_in_the_error_shape,
+    async a_garbage_request_line_is_400,
+    async binary_noise_is_400,
+    async a_malformed_header_line_is_400,
+    async an_unknown_http_version_is_400,
+    async an_invalid_content_length_is_400,
+    async beyond_the_connection_cap_a_client_waits_and_is_then_served,
+    async shutdown_finishes_the_request_in_flight_and_closes_idle_connections,
+    async a_tls_client_that_never_finishes_its_handshake_is_dropped,
 }

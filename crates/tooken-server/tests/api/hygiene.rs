@@ -55,9 +55,8 @@ fn assert_no_piece_of(secret: &str, text: &str) {
     }
 }
 
-#[tokio::test]
 async fn the_request_log_shows_no_secret_in_the_path() {
-    let app = spawn_app_on(Backend::Sqlite, |s| s).await.unwrap();
+    let app = TestApp::on(Backend::Sqlite).start().await;
     let token = app.token("t", &[]).await;
     let link = hex(&random_bytes::<32>());
     let logs = Captured::default();
@@ -248,4 +247,8 @@ store_test! {
         app.clock.advance(Duration::seconds(31));
         assert_eq!(whoami(&app, &t.secret).await, (StatusCode::UNAUTHORIZED, (1, 0)));
     }
+}
+
+tooken_testkit::tests! {
+    async the_request_log_shows_no_secret_in_the_path,
 }

@@ -1,9 +1,9 @@
 //! The dashboard in a real browser: headless Chromium, driven through
 //! chromedriver (WebDriver) with fantoccini, against the real server.
 //!
-//! Skipped with a notice when Chromium or chromedriver is missing, unless
-//! `TOOKEN_TEST_REQUIRE_ALL=1` (then it fails). Every wait is bounded, and
-//! the whole run too. A screenshot of each page is written to
+//! Needs Chromium and chromedriver (reported ignored without them, unless
+//! `TOOKEN_TEST_REQUIRE_ALL=1`). Every wait is bounded, and the whole run
+//! too. A screenshot of each page is written to
 //! `docs/screenshots/` (overwritten on each run).
 
 use std::path::{Path, PathBuf};
@@ -18,10 +18,10 @@ use serde_json::{json, Value};
 use tooken_core::Mode;
 use tooken_store::Role;
 
-use crate::helpers::{spawn, Backend, DashApp, OWNER_EMAIL, OWNER_PASSWORD};
+use tooken_testkit::service::{CHROMEDRIVER, CHROMIUM};
+use tooken_testkit::{Backend, Fixture};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+use crate::helpers::{DashApp, OWNER_EMAIL, OWNER_PASSWORD};
 /// Longest wait for any one element, page or process.
 const WAIT: Duration = Duration::from_secs(20);
 /// Longest the whole browser run may take.
@@ -43,39 +43,36 @@ impl Drop for Driver {
     }
 }
 
-fn required() -> bool {
-    std::env::var("TOOKEN_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1")
-}
-
-/// Starts chromedriver on a free port; `None` (with a notice) when the
-/// browser is not installed and not required.
-async fn start_driver() -> Option<Driver> {
-    for tool in [CHROMIUM, CHROMEDRIVER] {
-        if !Path::new(tool).exists() {
-            if required() {
-                panic!(
-                    "{tool} is required (TOOKEN_TEST_REQUIRE_ALL=1) but missing: \
-                     apt-get install chromium chromium-driver"
-                );
-            }
-            eprintln!(
-                "notice: skipping the dashboard browser tests: {tool} is missing \
-                 (apt-get install chromium chromium-driver)"
-            );
-            return None;
-        }
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
+/// Starts chromedriver on a port of its choosing (`--port=0`), read back
+/// from its first line of output.
+async fn start_driver() -> Driver {
+    let mut child = Command::new(CHROMEDRIVER)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok);
+        let port = lines.find_map(|line| {
+            let rest = line.split("started successfully on port ").nth(1)?;
+            rest.trim_end_matches('.').trim().parse::<u16>().ok()
+        });
+        let _ = tx.send(port);
+        // Keep reading, so that chromedriver never blocks on a full pipe.
+        lines.for_each(drop);
+    });
+    let port = tokio::task::spawn_blocking(move || rx.recv_timeout(WAIT))
+        .await
+        .unwrap()
+        .ok()
+        .flatten()
+        .expect("chromedriver says which port it listens on");
     let driver = Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
@@ -83,19 +80,10 @@ async fn start_driver() -> Option<Driver> {
     };
     // Ready when its status endpoint answers: polled, within a bound.
     let status = format!("{}/status", driver.url);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Ok(r) = reqwest::get(&status).await {
-            if r.status().is_success() {
-                return Some(driver);
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "chromedriver did not start within {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready =
+        || async { matches!(reqwest::get(&status).await, Ok(r) if r.status().is_success()) };
+    tooken_testkit::eventually("chromedriver answers", WAIT, ready).await;
+    driver
 }
 
 async fn open_browser(driver: &Driver) -> Client {
@@ -410,7 +398,9 @@ async fn flow(r: &Run<'_>) -> Res {
     r.find("form").await?;
     r.shot("12-general").await?;
 
-    // A forged cross-site POST fails, and changes nothing.
+    // A forged cross-site POST arrives without the session cookie
+    // (SameSite=Strict) and changes nothing. The CSRF token itself is
+    // checked on every POST route by http.rs's route-table test.
     let target_id = target_path.rsplit('/').next().unwrap().to_owned();
     let evil = attacker_site(format!("{}{target_path}/revoke", app.url)).await;
     r.c.goto(&evil).await?;
@@ -496,14 +486,9 @@ async fn flow(r: &Run<'_>) -> Res {
     Ok(())
 }
 
-#[tokio::test]
 async fn the_dashboard_works_in_a_real_browser() {
-    let Some(driver) = start_driver().await else {
-        return;
-    };
-    let mut app = spawn(Backend::Sqlite)
-        .await
-        .expect("SQLite is always available");
+    let driver = start_driver().await;
+    let mut app = DashApp::start(Backend::Sqlite, |s| s).await;
     let client = open_browser(&driver).await;
     let run = Run {
         c: &client,
@@ -527,4 +512,8 @@ async fn the_dashboard_works_in_a_real_browser() {
         Ok(Ok(Err(e))) => panic!("browser step failed at {url:?}: {e}"),
         Ok(Ok(Ok(()))) => {}
     }
+}
+
+tooken_testkit::tests! {
+    #[needs(Chromium)] async the_dashboard_works_in_a_real_browser,
 }

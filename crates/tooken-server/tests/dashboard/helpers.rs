@@ -3,115 +3,51 @@
 
 use std::sync::Arc;
 
-use crate::pg::TestDatabase;
-use chrono::Utc;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
-use tempfile::TempDir;
-use tokio::sync::oneshot;
 use tooken_core::audit::Actor;
-use tooken_core::credential::API_KEY_PREFIX;
-use tooken_core::{Clock, Credential, ManualClock, Mode};
-use tooken_server::dashboard::{DashboardConfig, DashboardState};
+use tooken_core::Clock;
 use tooken_server::AppState;
-use tooken_store::{AuditContext, NewApiKey, Role, Store};
+use tooken_store::{AuditContext, Role};
+use tooken_testkit::{fast_dashboard, Backend, Fixture, TestApp};
 
 pub const OWNER_EMAIL: &str = "owner@example.com";
 pub const OWNER_PASSWORD: &str = "correct horse battery staple";
 
-/// Which store a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A running server on a fresh store with workspace `default`, a live API
-/// key, and an unused setup link.
+/// A running server with the dashboard, on a fresh store with workspace
+/// `default`, a live API key, and an unused setup link.
 pub struct DashApp {
-    pub url: String,
-    pub store: Store,
-    pub clock: Arc<ManualClock>,
-    pub workspace_id: String,
-    pub api_key: String,
+    app: TestApp,
     pub setup_token: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    _dir: TempDir,
-    _database: Option<TestDatabase>,
 }
 
-/// Cheap argon2 for tests: the cost is a parameter, the code path is the
-/// same.
-pub fn test_config() -> DashboardConfig {
-    DashboardConfig {
-        password_params: argon2::Params::new(1024, 1, 1, None).unwrap(),
-        ..DashboardConfig::default()
+impl std::ops::Deref for DashApp {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
     }
 }
 
-pub async fn spawn(backend: Backend) -> Option<DashApp> {
-    spawn_with(backend, test_config()).await
+impl std::ops::DerefMut for DashApp {
+    fn deref_mut(&mut self) -> &mut TestApp {
+        &mut self.app
+    }
 }
 
-pub async fn spawn_with(backend: Backend, config: DashboardConfig) -> Option<DashApp> {
-    let dir = tempfile::tempdir().unwrap();
-    let (url, database) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("tooken.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let db = TestDatabase::create().await?;
-            (db.url.clone(), Some(db))
+impl Fixture for DashApp {
+    async fn start(backend: Backend, adjust: impl FnOnce(AppState) -> AppState) -> Self {
+        let app = TestApp::on(backend)
+            .dashboard(fast_dashboard())
+            .setup_link()
+            .start_adjusted(adjust)
+            .await;
+        DashApp {
+            setup_token: app.setup_token.clone().expect("asked for"),
+            app,
         }
-    };
-    let store = Store::open(&url).await.unwrap();
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let ctx = AuditContext::new(Actor::system());
-    let ws = store
-        .create_workspace("default", &ctx, clock.now())
-        .await
-        .unwrap();
-    let secret = Credential::generate(API_KEY_PREFIX, Mode::Live);
-    store
-        .create_api_key(
-            NewApiKey {
-                workspace_id: &ws.id,
-                mode: Mode::Live,
-                name: "first key",
-                secret_hash: secret.hash(),
-                hint: secret.hint(),
-            },
-            &ctx,
-            clock.now(),
-        )
-        .await
-        .unwrap();
-    let setup_token = tooken_server::dashboard::create_setup_link(&store, &ws.id, clock.now())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    let state =
-        AppState::new(store.clone(), clock.clone()).with_dashboard(DashboardState::new(config));
-    let server = tokio::spawn(tooken_server::serve(listener, state, async {
-        let _ = rx.await;
-    }));
-    Some(DashApp {
-        url: format!("http://{addr}"),
-        store,
-        clock,
-        workspace_id: ws.id,
-        api_key: secret.expose().to_owned(),
-        setup_token,
-        shutdown: Some(tx),
-        server: Some(server),
-        _dir: dir,
-        _database: database,
-    })
+    }
 }
 
 impl DashApp {
@@ -145,7 +81,7 @@ impl DashApp {
     pub async fn user(&self, email: &str, role: Role, password: &str) {
         let hash = tooken_server::dashboard::password::hash_password(
             password.to_owned().into(),
-            test_config().password_params,
+            fast_dashboard().password_params,
         )
         .await
         .unwrap();
@@ -191,16 +127,6 @@ impl DashApp {
             .into_iter()
             .map(|e| e.action)
             .collect()
-    }
-
-    /// Stops the server gracefully and waits for it.
-    pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
     }
 }
 

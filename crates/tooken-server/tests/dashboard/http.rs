@@ -175,7 +175,7 @@ store_test! {
         // And at the same cost: the dummy is hashed with the parameters
         // real passwords are.
         let (_, stored) = app.store.user_with_password(OWNER_EMAIL).await.unwrap().unwrap();
-        let dummy = tooken_server::dashboard::DashboardState::new(crate::helpers::test_config());
+        let dummy = tooken_server::dashboard::DashboardState::new(tooken_testkit::fast_dashboard());
         let dummy = dummy.dummy_hash().await.unwrap();
         use tooken_server::dashboard::password::hash_params;
         assert!(hash_params(&stored).is_some());
@@ -275,30 +275,105 @@ store_test! {
     }
 }
 
+/// What a POST to a dashboard route carries: a session (the signed-in
+/// owner's, or a sign-in form's pre-session cookie) and a CSRF token.
+#[derive(Debug, Clone, Copy)]
+enum Csrf {
+    Missing,
+    Wrong,
+    /// Another session's.
+    Foreign,
+    Right,
+}
+
+/// The answer is the CSRF refusal.
+fn refused_as_forged(res: &Page) -> bool {
+    res.status == StatusCode::FORBIDDEN && res.body.contains("was not sent from the dashboard")
+}
+
 store_test! {
-    async fn a_post_without_the_csrf_token_is_refused(app) {
-        let b = app.owner().await;
-        let fields = [("name", "forged"), ("scopes", ""), ("expiry", "never")];
-        let res = b.post("/dashboard/tokens", &fields).await;
-        assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
-        let mut wrong = vec![("csrf", "0".repeat(64))];
-        wrong.extend(fields.iter().map(|(k, v)| (*k, v.to_string())));
-        let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(b.post("/dashboard/tokens", &wrong).await.status, StatusCode::FORBIDDEN);
-        // Nor without a session at all, nor with another session's token.
-        let csrf = b.get("/dashboard/tokens/new").await.csrf();
+    async fn every_dashboard_post_checks_its_csrf_token(app) {
+        // What the routes' parameters name, made for real.
+        let owner = app.owner().await;
+        app.user("second@example.com", Role::Owner, "second password").await;
+        app.user("viewer@example.com", Role::Viewer, "viewer password").await;
+        let viewer = app.store.user_by_email("viewer@example.com").await.unwrap().unwrap();
+        let (token_id, _) = create_token(&owner, "target", "").await;
+        let (_, key) = app.new_api_key(tooken_core::Mode::Live).await;
+        let value = |param: &str, path: &str| -> String {
+            match param {
+                "{id}" if path.contains("/tokens/") => token_id.clone(),
+                "{id}" if path.contains("/api-keys/") => key.id.clone(),
+                "{user_id}" => viewer.id.clone(),
+                "{token}" => app.setup_token.clone(),
+                "{file}" => "app.css".into(),
+                other => panic!("no value for {other} in {path}: add one to this test"),
+            }
+        };
+        let mut checked = Vec::new();
+        for (pattern, _) in tooken_server::dashboard::routes() {
+            let mut path = pattern.to_owned();
+            while let Some(start) = path.find('{') {
+                let end = path[start..].find('}').unwrap() + start + 1;
+                let param = path[start..end].to_owned();
+                path.replace_range(start..end, &value(&param, pattern));
+            }
+            let anonymous = pattern == "/dashboard/login" || pattern.starts_with("/dashboard/setup/");
+            for csrf in [Csrf::Missing, Csrf::Wrong, Csrf::Foreign, Csrf::Right] {
+                // A fresh session for each request: a right token may end it (sign out).
+                let (b, form_page) = match anonymous {
+                    true => (app.browser(), "/dashboard/login"),
+                    false => (app.signed_in("second@example.com", "second password").await, "/dashboard/tokens"),
+                };
+                let token = b.get(form_page).await.field_value("csrf").unwrap();
+                let fields: Vec<(&str, String)> = match csrf {
+                    Csrf::Missing => vec![],
+                    Csrf::Wrong => vec![("csrf", "0".repeat(64))],
+                    Csrf::Foreign => vec![("csrf", owner.get("/dashboard/tokens").await.csrf())],
+                    Csrf::Right => vec![("csrf", token)],
+                };
+                let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let res = b.post(&path, &fields).await;
+                if res.status == StatusCode::METHOD_NOT_ALLOWED {
+                    break; // no POST here
+                }
+                let what = format!("POST {pattern} with {csrf:?} CSRF token: {} {}", res.status, res.body);
+                match csrf {
+                    Csrf::Right => assert!(!refused_as_forged(&res), "{what}"),
+                    _ => assert!(refused_as_forged(&res), "{what}"),
+                }
+                if let Csrf::Right = csrf {
+                    checked.push(pattern);
+                }
+            }
+        }
+        // Every form of the dashboard was among them.
+        for form in [
+            "/dashboard/setup/{token}", "/dashboard/login", "/dashboard/logout", "/dashboard/switch",
+            "/dashboard/tokens", "/dashboard/tokens/{id}/rotate", "/dashboard/tokens/{id}/revoke",
+            "/dashboard/settings/api-keys", "/dashboard/settings/api-keys/{id}/regenerate",
+            "/dashboard/settings/api-keys/{id}/delete", "/dashboard/settings/general",
+            "/dashboard/members", "/dashboard/members/{user_id}/role", "/dashboard/members/{user_id}/remove",
+        ] {
+            assert!(checked.contains(&form), "{form} was not checked: {checked:?}");
+        }
+        // A stranger without any session is refused too, and nothing of the
+        // above was done by a refused request.
         let stranger = app.browser();
-        let res = stranger
-            .post("/dashboard/tokens", &[("csrf", &csrf), ("name", "forged"), ("expiry", "never")])
-            .await;
-        assert_eq!(res.status, StatusCode::FORBIDDEN);
-        // The login form too.
-        let res = app.browser()
-            .post("/dashboard/login", &[("email", OWNER_EMAIL), ("password", OWNER_PASSWORD)])
-            .await;
-        assert_eq!(res.status, StatusCode::FORBIDDEN);
-        let page = b.get("/dashboard/tokens").await;
-        assert!(page.body.contains("No live tokens yet"), "nothing was created");
+        let csrf = owner.get("/dashboard/tokens/new").await.csrf();
+        let res = stranger.post("/dashboard/tokens", &[("csrf", &csrf), ("name", "forged"), ("expiry", "never")]).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+        let all = tooken_store::TokenFilter { limit: 100, ..Default::default() };
+        let names: Vec<String> = app
+            .store
+            .list_tokens(&app.workspace_id, tooken_core::Mode::Live, &all, app.clock.now())
+            .await
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert!(!names.contains(&"forged".to_owned()), "{names:?}");
     }
 }
 

@@ -1,34 +1,20 @@
 //! Dashboard tests: HTTP-level tests (a cookie-keeping client against the
 //! real server, in-process on port 0, on SQLite and PostgreSQL) and real
-//! browser tests (headless Chromium through WebDriver).
+//! browser tests (headless Chromium through WebDriver). Without PostgreSQL
+//! or Chromium their tests are reported ignored (see
+//! `tooken_testkit::harness`).
 
 /// Defines a test that runs once per store: `mod NAME { sqlite, postgres }`.
 macro_rules! store_test {
-    (async fn $name:ident($app:ident) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
-            async fn run($app: crate::helpers::DashApp) $body
-
-            #[tokio::test]
-            async fn sqlite() {
-                let app = crate::helpers::spawn(crate::helpers::Backend::Sqlite).await;
-                run(app.expect("SQLite is always available")).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(app) = crate::helpers::spawn(crate::helpers::Backend::Postgres).await {
-                    run(app).await;
-                }
-            }
-        }
+    ($($test:tt)*) => {
+        tooken_testkit::store_test!(crate::helpers::DashApp; $($test)*);
     };
 }
 
 mod browser;
 mod helpers;
 mod http;
-#[path = "../support/pg.rs"]
-mod pg;
+
+fn main() {
+    tooken_testkit::harness::main()
+}

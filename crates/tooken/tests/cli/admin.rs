@@ -2,7 +2,6 @@
 
 use crate::helpers::{admin, first_key, start_server, status_with};
 
-#[tokio::test]
 async fn create_prints_only_the_secret_and_it_works_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[], &[]);
@@ -31,7 +30,6 @@ async fn create_prints_only_the_secret_and_it_works_at_once() {
     assert_eq!(status_with(&server.url, secret).await, 200);
 }
 
-#[tokio::test]
 async fn list_shows_keys_as_a_table_and_as_json() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, _, _) = admin(dir.path(), &["workspaces", "create", "default"]);
@@ -58,7 +56,6 @@ async fn list_shows_keys_as_a_table_and_as_json() {
     assert_eq!(row["hint"], hint);
 }
 
-#[tokio::test]
 async fn regenerate_and_delete_take_effect_on_the_next_request() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[], &[]);
@@ -105,7 +102,6 @@ async fn regenerate_and_delete_take_effect_on_the_next_request() {
     assert!(err.contains("no API key"), "{err}");
 }
 
-#[tokio::test]
 async fn bad_admin_input_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, _, err) = admin(
@@ -125,7 +121,6 @@ async fn bad_admin_input_is_a_one_line_error() {
     assert!(err.contains("no API key"), "{err}");
 }
 
-#[tokio::test]
 async fn audit_verify_reports_intact_and_tampering() {
     let dir = tempfile::tempdir().unwrap();
     admin(dir.path(), &["workspaces", "create", "default"]);
@@ -151,4 +146,12 @@ async fn audit_verify_reports_intact_and_tampering() {
     assert!(!ok);
     assert!(out.contains("BROKEN at event #3"), "{out}");
     assert!(err.contains("tampered"), "{err}");
+}
+
+tooken_testkit::tests! {
+    async create_prints_only_the_secret_and_it_works_at_once,
+    async list_shows_keys_as_a_table_and_as_json,
+    async regenerate_and_delete_take_effect_on_the_next_request,
+    async bad_admin_input_is_a_one_line_error,
+    async audit_verify_reports_intact_and_tampering,
 }

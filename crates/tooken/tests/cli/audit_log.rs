@@ -36,7 +36,6 @@ fn events(ndjson: &str) -> Vec<Value> {
         .collect()
 }
 
-#[test]
 fn list_shows_events_newest_first_as_a_table_and_as_json() {
     let (api, revoked) = api_with_history();
     let table = api.run(&["audit", "list"]);
@@ -103,7 +102,6 @@ fn list_shows_events_newest_first_as_a_table_and_as_json() {
         .assert_code(2);
 }
 
-#[test]
 fn export_writes_ndjson_to_stdout_or_a_file() {
     let (api, _) = api_with_history();
     let text = export(&api);
@@ -142,7 +140,6 @@ fn export_writes_ndjson_to_stdout_or_a_file() {
     assert_eq!(events(&filtered.stdout).len(), 3);
 }
 
-#[test]
 fn a_real_export_verifies_offline() {
     let (api, _) = api_with_history();
     let text = export(&api);
@@ -164,7 +161,6 @@ fn a_real_export_verifies_offline() {
     );
 }
 
-#[test]
 fn an_edited_event_is_named() {
     let (api, _) = api_with_history();
     let text = export(&api);
@@ -204,7 +200,6 @@ fn an_edited_event_is_named() {
     );
 }
 
-#[test]
 fn a_deleted_event_is_named() {
     let (api, _) = api_with_history();
     let text = export(&api);
@@ -226,7 +221,6 @@ fn a_deleted_event_is_named() {
     );
 }
 
-#[test]
 fn swapped_events_are_named() {
     let (api, _) = api_with_history();
     let text = export(&api);
@@ -245,7 +239,6 @@ fn swapped_events_are_named() {
     );
 }
 
-#[test]
 fn a_line_that_is_not_an_event_is_named_by_number() {
     let (api, _) = api_with_history();
     let mut text = export(&api);
@@ -264,7 +257,6 @@ fn a_line_that_is_not_an_event_is_named_by_number() {
     assert!(missing.error_line().contains("nope.ndjson"));
 }
 
-#[test]
 fn interleaved_workspaces_are_verified_each_on_its_own() {
     // Two servers, two stores, two workspaces: their exports merged line by
     // line still verify, each chain in its own file order.
@@ -296,4 +288,15 @@ fn interleaved_workspaces_are_verified_each_on_its_own() {
         )
     };
     assert_eq!(run.stdout, expect(&a) + &expect(&b));
+}
+
+tooken_testkit::tests! {
+    fn list_shows_events_newest_first_as_a_table_and_as_json,
+    fn export_writes_ndjson_to_stdout_or_a_file,
+    fn a_real_export_verifies_offline,
+    fn an_edited_event_is_named,
+    fn a_deleted_event_is_named,
+    fn swapped_events_are_named,
+    fn a_line_that_is_not_an_event_is_named_by_number,
+    fn interleaved_workspaces_are_verified_each_on_its_own,
 }

@@ -10,7 +10,6 @@ fn in_days(days: i64) -> String {
         .to_string()
 }
 
-#[test]
 fn create_shows_the_secret_once_and_it_verifies() {
     let api = Api::start();
     let run = api.run(&[
@@ -49,7 +48,6 @@ fn create_shows_the_secret_once_and_it_verifies() {
     assert!(verified.stdout.starts_with("VALID"), "{verified:?}");
 }
 
-#[test]
 fn create_with_json_prints_the_whole_answer() {
     let api = Api::start();
     let expires = in_days(30);
@@ -80,7 +78,6 @@ fn create_with_json_prints_the_whole_answer() {
     );
 }
 
-#[test]
 fn bad_arguments_are_usage_errors_before_any_request() {
     let api = Api::start();
     // No --name.
@@ -107,7 +104,6 @@ fn bad_arguments_are_usage_errors_before_any_request() {
     assert_eq!(list.json()["data"], serde_json::json!([]));
 }
 
-#[test]
 fn the_api_refusing_is_exit_1_with_its_message() {
     let api = Api::start();
     let run = api.run(&["tokens", "create", "--name", "x", "--scope", "Not A Scope"]);
@@ -129,7 +125,6 @@ fn the_api_refusing_is_exit_1_with_its_message() {
     assert!(run.error_line().contains("unauthorized"), "{run:?}");
 }
 
-#[test]
 fn list_shows_a_table_json_filters_and_follows_the_cursor() {
     let api = Api::start();
     let (a1, a1_secret) = api.create_token(&["--name", "alpha-1", "--scope", "x:read"]);
@@ -209,7 +204,6 @@ fn list_shows_a_table_json_filters_and_follows_the_cursor() {
     assert_eq!(none.stdout, "No tokens.\n");
 }
 
-#[test]
 fn get_and_update_show_the_token() {
     let api = Api::start();
     let expires = in_days(60);
@@ -263,7 +257,6 @@ fn get_and_update_show_the_token() {
     assert_eq!(stored["scopes"], serde_json::json!(["reports:read"]));
 }
 
-#[test]
 fn rotate_replaces_the_secret_with_an_optional_grace_period() {
     let api = Api::start();
     let (id, first) = api.create_token(&["--name", "rotating"]);
@@ -292,7 +285,6 @@ fn rotate_replaces_the_secret_with_an_optional_grace_period() {
     assert!(!old.stdout.starts_with("VALID"), "{old:?}");
 }
 
-#[test]
 fn revoke_stops_the_token_and_verify_says_so_with_exit_1() {
     let api = Api::start();
     let (id, secret) = api.create_token(&["--name", "doomed", "--scope", "invoices:read"]);
@@ -331,7 +323,6 @@ fn revoke_stops_the_token_and_verify_says_so_with_exit_1() {
     assert!(garbage.stdout.starts_with("MALFORMED"), "{garbage:?}");
 }
 
-#[test]
 fn verify_reads_the_token_from_stdin_to_keep_it_out_of_history() {
     let api = Api::start();
     let (_, secret) = api.create_token(&["--name", "piped"]);
@@ -344,7 +335,6 @@ fn verify_reads_the_token_from_stdin_to_keep_it_out_of_history() {
     run.assert_code(2);
 }
 
-#[test]
 fn whoami_describes_the_credential() {
     let api = Api::start();
     let run = api.run(&["whoami"]);
@@ -372,7 +362,6 @@ fn whoami_describes_the_credential() {
     assert!(denied.error_line().contains("tokens:write"), "{denied:?}");
 }
 
-#[test]
 fn a_missing_api_key_is_a_clear_usage_error_not_a_401() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
@@ -395,7 +384,6 @@ fn a_missing_api_key_is_a_clear_usage_error_not_a_401() {
     assert!(empty.error_line().contains("TOOKEN_API_KEY"));
 }
 
-#[test]
 fn an_unreachable_server_is_exit_2() {
     // A port that was free a moment ago: nothing listens there.
     let port = {
@@ -430,7 +418,6 @@ fn an_unreachable_server_is_exit_2() {
     assert!(bad.error_line().contains("TOOKEN_URL"), "{bad:?}");
 }
 
-#[test]
 fn there_is_no_api_key_flag() {
     let dir = tempfile::tempdir().unwrap();
     let run = tooken(dir.path(), &[], &["whoami", "--api-key", "tok_live_x"]);
@@ -438,7 +425,6 @@ fn there_is_no_api_key_flag() {
     assert!(run.stderr.contains("unexpected argument"), "{run:?}");
 }
 
-#[test]
 fn completions_are_printed_for_bash_zsh_and_fish() {
     let dir = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish"] {
@@ -450,4 +436,21 @@ fn completions_are_printed_for_bash_zsh_and_fish() {
         }
     }
     tooken(dir.path(), &[], &["completions", "tcsh"]).assert_code(2);
+}
+
+tooken_testkit::tests! {
+    fn create_shows_the_secret_once_and_it_verifies,
+    fn create_with_json_prints_the_whole_answer,
+    fn bad_arguments_are_usage_errors_before_any_request,
+    fn the_api_refusing_is_exit_1_with_its_message,
+    fn list_shows_a_table_json_filters_and_follows_the_cursor,
+    fn get_and_update_show_the_token,
+    fn rotate_replaces_the_secret_with_an_optional_grace_period,
+    fn revoke_stops_the_token_and_verify_says_so_with_exit_1,
+    fn verify_reads_the_token_from_stdin_to_keep_it_out_of_history,
+    fn whoami_describes_the_credential,
+    fn a_missing_api_key_is_a_clear_usage_error_not_a_401,
+    fn an_unreachable_server_is_exit_2,
+    fn there_is_no_api_key_flag,
+    fn completions_are_printed_for_bash_zsh_and_fish,
 }

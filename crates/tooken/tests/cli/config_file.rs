@@ -6,7 +6,6 @@ use std::process::Command;
 use crate::helpers::{db_path, start_server, BIN};
 use crate::run::tooken;
 
-#[test]
 fn check_accepts_a_valid_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -26,7 +25,6 @@ fn check_accepts_a_valid_file() {
     assert_eq!(run.stdout, "other.toml: valid (sets nothing)\n");
 }
 
-#[test]
 fn check_names_unknown_keys_and_bad_values() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tooken.toml");
@@ -65,7 +63,6 @@ fn check_names_unknown_keys_and_bad_values() {
     assert!(missing.error_line().contains("nope.toml"));
 }
 
-#[test]
 fn serve_takes_the_database_from_tooken_toml_below_env_and_flags() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -107,7 +104,6 @@ fn serve_takes_the_database_from_tooken_toml_below_env_and_flags() {
     assert!(d.join("from-config-flag.db").exists());
 }
 
-#[test]
 fn serve_takes_listen_from_the_file_and_warns_about_unknown_keys() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -147,7 +143,6 @@ fn serve_takes_listen_from_the_file_and_warns_about_unknown_keys() {
     drop(taken);
 }
 
-#[test]
 fn serve_refuses_a_broken_file_and_a_missing_config_path() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -170,4 +165,12 @@ fn serve_refuses_a_broken_file_and_a_missing_config_path() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+tooken_testkit::tests! {
+    fn check_accepts_a_valid_file,
+    fn check_names_unknown_keys_and_bad_values,
+    fn serve_takes_the_database_from_tooken_toml_below_env_and_flags,
+    fn serve_takes_listen_from_the_file_and_warns_about_unknown_keys,
+    fn serve_refuses_a_broken_file_and_a_missing_config_path,
 }

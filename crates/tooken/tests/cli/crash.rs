@@ -21,20 +21,15 @@ use tooken_client::{AuditQuery, Client, CreateToken, ListTokens, VerifyCode, Ver
 use tooken_core::Credential;
 
 use crate::helpers::{admin, first_key, start_server, Server, BIN};
-use crate::pg;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_changes_survive_sigkill_and_nothing_is_half_applied_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("tooken.db").display());
     run_rounds(dir.path(), &url, 20).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_changes_survive_sigkill_and_nothing_is_half_applied_postgres() {
-    let Some(db) = pg::TestDatabase::create().await else {
-        return;
-    };
+    let db = tooken_testkit::TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
     run_rounds(dir.path(), &db.url, 10).await;
 }
@@ -640,4 +635,9 @@ async fn whoami(client: &Client, key: &str) -> u16 {
 
 fn hint(secret: &str) -> String {
     Credential::parse(secret).unwrap().hint()
+}
+
+tooken_testkit::tests! {
+    #[threads(4)] async acknowledged_changes_survive_sigkill_and_nothing_is_half_applied_sqlite,
+    #[needs(Postgres)] #[threads(4)] async acknowledged_changes_survive_sigkill_and_nothing_is_half_applied_postgres,
 }

@@ -39,7 +39,6 @@ fn status_of(answer: &str) -> &str {
         .unwrap_or_else(|| panic!("not an HTTP/1.1 answer: {answer:?}"))
 }
 
-#[test]
 fn a_huge_header_is_431() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[], &[]);
@@ -51,7 +50,6 @@ fn a_huge_header_is_431() {
     assert_eq!(status_of(&answer), "431", "{answer}");
 }
 
-#[test]
 fn malformed_http_is_400() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[], &[]);
@@ -59,7 +57,6 @@ fn malformed_http_is_400() {
     assert_eq!(status_of(&answer), "400", "{answer}");
 }
 
-#[test]
 fn idle_connections_do_not_block_others() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[], &[]);
@@ -82,4 +79,10 @@ fn idle_connections_do_not_block_others() {
         started.elapsed()
     );
     drop(idle);
+}
+
+tooken_testkit::tests! {
+    fn a_huge_header_is_431,
+    fn malformed_http_is_400,
+    fn idle_connections_do_not_block_others,
 }

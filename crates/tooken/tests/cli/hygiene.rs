@@ -29,12 +29,10 @@ const OWNER_EMAIL: &str = "owner@example.com";
 const VIEWER_EMAIL: &str = "viewer@example.com";
 const CLI_USER_EMAIL: &str = "cli-user@example.com";
 
-#[tokio::test]
 async fn no_secret_reaches_logs_metrics_errors_or_the_store_text_logs() {
     scripted_session(&[]).await;
 }
 
-#[tokio::test]
 async fn no_secret_reaches_logs_metrics_errors_or_the_store_json_logs() {
     scripted_session(&["--log-format", "json"]).await;
 }
@@ -1494,4 +1492,9 @@ async fn mistakes(c: &mut Client, s: &mut Secrets, key1: &str) {
         )
         .await;
     expect(&a, 403, "token lacking a scope");
+}
+
+tooken_testkit::tests! {
+    async no_secret_reaches_logs_metrics_errors_or_the_store_text_logs,
+    async no_secret_reaches_logs_metrics_errors_or_the_store_json_logs,
 }

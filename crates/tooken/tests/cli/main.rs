@@ -1,10 +1,10 @@
 //! The `tooken` binary, run as a user would: `serve` as a child process,
-//! `admin` commands on the same store, HTTP between them.
+//! `admin` commands on the same store, HTTP between them. Tests that need
+//! PostgreSQL are reported ignored without it (see
+//! `tooken_testkit::harness`).
 
 mod admin;
 mod audit_log;
-#[path = "../../../tooken-server/tests/support/certs.rs"]
-mod certs;
 mod client;
 mod config_file;
 mod crash;
@@ -13,10 +13,12 @@ mod hostile;
 mod hygiene;
 mod multinode;
 mod nodes;
-#[path = "../../../tooken-server/tests/support/pg.rs"]
-mod pg;
 mod postgres;
 mod run;
 mod scan;
 mod serve;
 mod tls;
+
+fn main() {
+    tooken_testkit::harness::main()
+}

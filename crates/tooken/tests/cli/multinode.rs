@@ -23,13 +23,13 @@ struct Pair {
     dir: tempfile::TempDir,
 }
 
-async fn two_nodes() -> Option<Pair> {
-    let db = database().await?;
+async fn two_nodes() -> Pair {
+    let db = database().await;
     let dir = tempfile::tempdir().unwrap();
     let a = start_node(dir.path(), &named(&db.url, "tooken-a"), &[]);
     let key = first_key(&a.wait_for_stdout("shown only this once"));
     let b = start_node(dir.path(), &named(&db.url, "tooken-b"), &[]);
-    Some(Pair { a, b, key, db, dir })
+    Pair { a, b, key, db, dir }
 }
 
 impl Pair {
@@ -111,9 +111,8 @@ async fn whoami_status(node: &Server, credential: &str) -> u16 {
         .as_u16()
 }
 
-#[tokio::test]
 async fn a_token_created_on_one_node_verifies_on_another_at_once() {
-    let Some(p) = two_nodes().await else { return };
+    let p = two_nodes().await;
     for i in 0..ROUNDS {
         let (writer, reader) = if i % 2 == 0 {
             (&p.a, &p.b)
@@ -130,9 +129,8 @@ async fn a_token_created_on_one_node_verifies_on_another_at_once() {
     }
 }
 
-#[tokio::test]
 async fn a_revocation_on_one_node_is_rejected_by_another_on_the_next_request() {
-    let Some(p) = two_nodes().await else { return };
+    let p = two_nodes().await;
     for i in 0..ROUNDS {
         let (id, secret) = p.create(&p.a, &format!("t{i}")).await;
         p.warm(&p.b, &secret).await;
@@ -147,9 +145,8 @@ async fn a_revocation_on_one_node_is_rejected_by_another_on_the_next_request() {
     }
 }
 
-#[tokio::test]
 async fn a_rotation_on_one_node_retires_the_old_secret_on_another_at_once() {
-    let Some(p) = two_nodes().await else { return };
+    let p = two_nodes().await;
     for i in 0..ROUNDS {
         let (id, old) = p.create(&p.a, &format!("t{i}")).await;
         p.warm(&p.b, &old).await;
@@ -164,9 +161,8 @@ async fn a_rotation_on_one_node_retires_the_old_secret_on_another_at_once() {
     }
 }
 
-#[tokio::test]
 async fn a_rotation_grace_period_ends_on_the_other_node_too() {
-    let Some(p) = two_nodes().await else { return };
+    let p = two_nodes().await;
     let (id, old) = p.create(&p.a, "graceful").await;
     p.warm(&p.b, &old).await;
     let rotated = p.client(&p.a).rotate_token(&id, 1).await.unwrap();
@@ -190,9 +186,8 @@ async fn a_rotation_grace_period_ends_on_the_other_node_too() {
     assert_eq!(p.code(&p.b, &rotated.secret).await, VerifyCode::Valid);
 }
 
-#[tokio::test]
 async fn regenerating_or_deleting_an_api_key_is_in_force_on_every_node_at_once() {
-    let Some(p) = two_nodes().await else { return };
+    let p = two_nodes().await;
     let (dir, url) = (p.dir.path(), p.db.url.as_str());
     let mut secret = admin_ok(dir, url, &["api-keys", "create", "--name", "rolling"])
         .trim()
@@ -240,9 +235,8 @@ async fn regenerating_or_deleting_an_api_key_is_in_force_on_every_node_at_once()
     }
 }
 
-#[tokio::test]
 async fn a_node_whose_listener_is_cut_bypasses_its_cache_until_it_is_back() {
-    let Some(p) = two_nodes().await else { return };
+    let p = two_nodes().await;
     let admin_url = p.db.url.clone();
     let feed_up = "tooken_store_change_feed_up ";
     for round in 0..3 {
@@ -283,9 +277,8 @@ async fn a_node_whose_listener_is_cut_bypasses_its_cache_until_it_is_back() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_on_two_nodes_keep_every_audit_chain_whole() {
-    let Some(p) = two_nodes().await else { return };
+    let p = two_nodes().await;
     let (dir, url) = (p.dir.path(), p.db.url.as_str());
     admin_ok(dir, url, &["workspaces", "create", "other"]);
     let other_key = admin_ok(
@@ -338,4 +331,14 @@ async fn concurrent_writers_on_two_nodes_keep_every_audit_chain_whole() {
         assert!(events >= 2 * 4 * 8 * 2, "{line}");
     }
     assert!(!out.contains("BROKEN"), "{out}");
+}
+
+tooken_testkit::tests! {
+    #[needs(Postgres)] async a_token_created_on_one_node_verifies_on_another_at_once,
+    #[needs(Postgres)] async a_revocation_on_one_node_is_rejected_by_another_on_the_next_request,
+    #[needs(Postgres)] async a_rotation_on_one_node_retires_the_old_secret_on_another_at_once,
+    #[needs(Postgres)] async a_rotation_grace_period_ends_on_the_other_node_too,
+    #[needs(Postgres)] async regenerating_or_deleting_an_api_key_is_in_force_on_every_node_at_once,
+    #[needs(Postgres)] async a_node_whose_listener_is_cut_bypasses_its_cache_until_it_is_back,
+    #[needs(Postgres)] #[threads(2)] async concurrent_writers_on_two_nodes_keep_every_audit_chain_whole,
 }

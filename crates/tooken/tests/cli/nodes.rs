@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,12 +11,12 @@ use sqlx::{Connection, Row};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
-use crate::helpers::{start_server, Server, BIN};
-pub use crate::pg::TestDatabase;
+use crate::helpers::{start_server, Server, TOOKEN};
+pub use tooken_testkit::eventually;
+pub use tooken_testkit::TestDatabase;
 
-/// A fresh database, or `None` (after a printed notice) when PostgreSQL is
-/// unreachable and not required.
-pub async fn database() -> Option<TestDatabase> {
+/// A fresh database (the test needs PostgreSQL).
+pub async fn database() -> TestDatabase {
     TestDatabase::create().await
 }
 
@@ -42,55 +41,15 @@ pub fn run_to_exit(
     args: &[&str],
     limit: Duration,
 ) -> (std::process::ExitStatus, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TOOKEN_DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tooken");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("tooken {args:?} did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let out = child.wait_with_output().unwrap();
-    (
-        status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    TOOKEN.run_to_exit(dir, args, limit)
 }
 
-/// `tooken admin ARGS… --database URL`; panics unless it succeeds; returns
+/// `tooken admin --database URL ARGS…`; panics unless it succeeds; returns
 /// stdout.
 pub fn admin_ok(dir: &Path, url: &str, args: &[&str]) -> String {
-    let mut all = vec!["admin", "--database", url];
+    let mut all = vec!["--database", url];
     all.extend_from_slice(args);
-    let (status, out, err) = run_to_exit(dir, &all, Duration::from_secs(60));
-    assert!(status.success(), "tooken {all:?} failed: {err}");
-    out
-}
-
-/// Polls `check` every 20 ms until it holds; panics after `limit`.
-pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    TOOKEN.admin_ok(dir, &all)
 }
 
 /// Runs one statement on the test database; returns the first column of

@@ -26,7 +26,6 @@ fn hint(key: &str) -> String {
     format!("tok_live_…{}", &key[key.len() - 4..])
 }
 
-#[test]
 fn finds_a_real_key_and_prints_only_its_hint() {
     let store = tempfile::tempdir().unwrap();
     let key = real_key(store.path());
@@ -54,7 +53,6 @@ fn finds_a_real_key_and_prints_only_its_hint() {
     assert!(run.stderr.contains("Found 2"), "{run:?}");
 }
 
-#[test]
 fn a_look_alike_with_a_wrong_checksum_is_not_reported() {
     let store = tempfile::tempdir().unwrap();
     let key = real_key(store.path());
@@ -86,7 +84,6 @@ fn a_look_alike_with_a_wrong_checksum_is_not_reported() {
     assert_eq!(run.stdout, format!("fixtures.txt:2: {}\n", hint(&key)));
 }
 
-#[test]
 fn gitignored_and_binary_files_are_skipped() {
     let store = tempfile::tempdir().unwrap();
     let key = real_key(store.path());
@@ -115,7 +112,6 @@ fn gitignored_and_binary_files_are_skipped() {
     assert!(!all.stdout.contains(".git/"), ".git is never scanned");
 }
 
-#[test]
 fn json_lists_path_line_kind_and_hint() {
     let store = tempfile::tempdir().unwrap();
     let key = real_key(store.path());
@@ -145,11 +141,18 @@ fn json_lists_path_line_kind_and_hint() {
     assert_eq!(clean.json(), serde_json::json!([]));
 }
 
-#[test]
 fn a_path_that_does_not_exist_is_exit_2() {
     let tree = tempfile::tempdir().unwrap();
     let run = tooken(tree.path(), &[], &["scan", "no-such-dir"]);
     run.assert_code(2);
     assert!(run.error_line().contains("no-such-dir"), "{run:?}");
     tooken(tree.path(), &[], &["scan"]).assert_code(2);
+}
+
+tooken_testkit::tests! {
+    fn finds_a_real_key_and_prints_only_its_hint,
+    fn a_look_alike_with_a_wrong_checksum_is_not_reported,
+    fn gitignored_and_binary_files_are_skipped,
+    fn json_lists_path_line_kind_and_hint,
+    fn a_path_that_does_not_exist_is_exit_2,
 }

@@ -4,7 +4,6 @@ use tooken_client::{Client, CreateToken};
 
 use crate::helpers::{db_path, first_key, start_server, status_with};
 
-#[tokio::test]
 async fn first_start_creates_the_store_and_prints_a_key_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[], &[]);
@@ -34,7 +33,6 @@ async fn first_start_creates_the_store_and_prints_a_key_once() {
     assert!(!out.contains("tok_"), "later starts print no key: {out:?}");
 }
 
-#[tokio::test]
 async fn database_and_listen_come_from_flags_or_environment() {
     let dir = tempfile::tempdir().unwrap();
     let flag_db = dir.path().join("flag.db");
@@ -66,7 +64,6 @@ async fn database_and_listen_come_from_flags_or_environment() {
     server.stop_with("TERM");
 }
 
-#[tokio::test]
 async fn a_bad_database_url_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(crate::helpers::BIN)
@@ -85,7 +82,6 @@ async fn a_bad_database_url_is_a_clear_error() {
     assert!(err.contains("unsupported database URL"), "{err}");
 }
 
-#[tokio::test]
 async fn an_acknowledged_create_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[], &[]);
@@ -111,7 +107,6 @@ async fn an_acknowledged_create_survives_sigkill() {
     }
 }
 
-#[tokio::test]
 async fn graceful_shutdown_writes_out_usage() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[], &[]);
@@ -123,4 +118,12 @@ async fn graceful_shutdown_writes_out_usage() {
     assert!(ok);
     let keys: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(keys[0]["last_used_at"].is_string(), "{keys}");
+}
+
+tooken_testkit::tests! {
+    async first_start_creates_the_store_and_prints_a_key_once,
+    async database_and_listen_come_from_flags_or_environment,
+    async a_bad_database_url_is_a_clear_error,
+    async an_acknowledged_create_survives_sigkill,
+    async graceful_shutdown_writes_out_usage,
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use tooken_client::Client;
 
-use crate::certs::TestCerts;
 use crate::helpers::{first_key, start_server, Server, BIN};
 use crate::run::tooken;
+use tooken_testkit::TestCerts;
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -44,7 +44,6 @@ fn trusting_client(certs: &TestCerts, url: &str, key: &str) -> Client {
         .unwrap()
 }
 
-#[tokio::test]
 async fn serves_https_to_clients_that_trust_its_ca() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -78,7 +77,6 @@ async fn serves_https_to_clients_that_trust_its_ca() {
     assert!(status.success(), "{status:?}");
 }
 
-#[tokio::test]
 async fn the_listening_line_and_the_setup_link_say_https() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -92,7 +90,6 @@ async fn the_listening_line_and_the_setup_link_say_https() {
     assert!(!out.contains("http://"), "{out}");
 }
 
-#[tokio::test]
 async fn the_cli_reaches_https_with_ca_cert_or_tooken_ca_cert() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -129,7 +126,6 @@ async fn the_cli_reaches_https_with_ca_cert_or_tooken_ca_cert() {
     assert!(line.contains("UnknownIssuer"), "{line}");
 }
 
-#[tokio::test]
 async fn a_missing_or_empty_ca_cert_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let env = [
@@ -160,7 +156,6 @@ async fn a_missing_or_empty_ca_cert_is_a_usage_error() {
     );
 }
 
-#[tokio::test]
 async fn plain_http_to_the_tls_port_gets_no_api_answer() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -199,7 +194,6 @@ fn set_cookie<'a>(res: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} cookie in {:?}", res.headers()))
 }
 
-#[tokio::test]
 async fn dashboard_cookies_are_secure_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -260,7 +254,6 @@ async fn dashboard_cookies_are_secure_over_tls() {
     assert!(session.ends_with("; Secure"), "{session}");
 }
 
-#[tokio::test]
 async fn tls_settings_come_from_the_environment_or_tooken_toml() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -322,7 +315,6 @@ fn refused(dir: &Path, args: &[&str]) -> String {
 const BOTH: &str = "TLS needs both --tls-cert and --tls-key (or TOOKEN_TLS_CERT and \
                     TOOKEN_TLS_KEY, or tls_cert and tls_key in tooken.toml)";
 
-#[test]
 fn a_certificate_without_a_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -332,7 +324,6 @@ fn a_certificate_without_a_key_is_refused() {
     );
 }
 
-#[test]
 fn a_key_without_a_certificate_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -342,7 +333,6 @@ fn a_key_without_a_certificate_is_refused() {
     );
 }
 
-#[test]
 fn a_missing_certificate_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -359,7 +349,6 @@ fn a_missing_certificate_file_is_refused() {
     );
 }
 
-#[test]
 fn a_missing_key_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -376,7 +365,6 @@ fn a_missing_key_file_is_refused() {
     );
 }
 
-#[test]
 fn a_file_without_a_certificate_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -398,7 +386,6 @@ fn a_file_without_a_certificate_is_refused() {
     );
 }
 
-#[test]
 fn a_file_without_a_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -421,7 +408,6 @@ fn a_file_without_a_key_is_refused() {
     );
 }
 
-#[test]
 fn a_key_that_does_not_match_the_certificate_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
@@ -441,4 +427,21 @@ fn a_key_that_does_not_match_the_certificate_is_refused() {
             certs.cert.display()
         )
     );
+}
+
+tooken_testkit::tests! {
+    async serves_https_to_clients_that_trust_its_ca,
+    async the_listening_line_and_the_setup_link_say_https,
+    async the_cli_reaches_https_with_ca_cert_or_tooken_ca_cert,
+    async a_missing_or_empty_ca_cert_is_a_usage_error,
+    async plain_http_to_the_tls_port_gets_no_api_answer,
+    async dashboard_cookies_are_secure_over_tls,
+    async tls_settings_come_from_the_environment_or_tooken_toml,
+    fn a_certificate_without_a_key_is_refused,
+    fn a_key_without_a_certificate_is_refused,
+    fn a_missing_certificate_file_is_refused,
+    fn a_missing_key_file_is_refused,
+    fn a_file_without_a_certificate_is_refused,
+    fn a_file_without_a_key_is_refused,
+    fn a_key_that_does_not_match_the_certificate_is_refused,
 }

@@ -1,8 +1,4 @@
-//! Shared by the test binaries (included with `#[path]`): a private CA and
-//! a server certificate it signed, made fresh for a test.
-
-// Each binary uses only some of the files.
-#![allow(dead_code)]
+//! A private CA and a server certificate it signed, made fresh for a test.
 
 use std::path::{Path, PathBuf};
 
