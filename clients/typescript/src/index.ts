@@ -48,7 +48,7 @@ export {
   signWebhook,
   verifyWebhook,
 } from "./webhook.js";
-export type { HeaderSource, RawBody, VerifyWebhookOptions, WebhookEvent } from "./webhook.js";
+export type { HeaderSource, RawBody, VerifyWebhookOptions, WebhookEvent, WebhookRefusal } from "./webhook.js";
 export { parseCredential, hintOf } from "./credential.js";
 export type { CredentialShape } from "./credential.js";
 export { covers, hasScope, isValidScope } from "./scope.js";

@@ -31,12 +31,34 @@ export interface VerifyWebhookOptions {
   now?: Date | number;
 }
 
+/**
+ * Why a webhook was refused; the same names as tooken-core's and the
+ * Python SDK's receivers.
+ */
+export type WebhookRefusal =
+  | "missing_header"
+  | "invalid_timestamp"
+  | "timestamp_too_old"
+  | "timestamp_too_new"
+  | "no_matching_signature"
+  | "invalid_body";
+
 /** A webhook that is not provably from Tooken: refuse it (answer `400`). */
 export class WebhookVerificationError extends TookenError {
-  constructor(message: string) {
+  /** Why, as a stable name. */
+  readonly reason: WebhookRefusal;
+
+  constructor(reason: WebhookRefusal, message: string) {
     super("invalid_webhook", message);
+    this.reason = reason;
   }
 }
+
+/** Secrets are 24 to 64 bytes of key. */
+const MIN_SECRET_BYTES = 24;
+const MAX_SECRET_BYTES = 64;
+/** The largest timestamp the Rust receivers read (an i64). */
+const MAX_TIMESTAMP = 9223372036854775807n;
 
 const encoder = new TextEncoder();
 
@@ -82,8 +104,11 @@ function bytesToBase64(bytes: Uint8Array): string {
 
 async function keyOf(secret: string, usage: "sign" | "verify"): Promise<CryptoKey> {
   const raw = base64ToBytes(secret.startsWith("whsec_") ? secret.slice("whsec_".length) : secret);
-  if (raw === null || raw.length === 0) {
-    throw new ConfigurationError("configuration", "the webhook secret is not whsec_ followed by base64");
+  if (raw === null || raw.length < MIN_SECRET_BYTES || raw.length > MAX_SECRET_BYTES) {
+    throw new ConfigurationError(
+      "configuration",
+      "the webhook secret is not whsec_ followed by the base64 of 24 to 64 bytes",
+    );
   }
   return (await getSubtle()).importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, [usage]);
 }
@@ -114,27 +139,33 @@ export async function verifyWebhook<D = Record<string, unknown>>(
   const id = header(headers, "webhook-id");
   const timestamp = header(headers, "webhook-timestamp");
   const signatures = header(headers, "webhook-signature");
-  if (!id || !timestamp || !signatures) {
-    throw new WebhookVerificationError(
-      "missing webhook-id, webhook-timestamp or webhook-signature header",
-    );
+  for (const [name, value] of [
+    ["webhook-id", id],
+    ["webhook-timestamp", timestamp],
+    ["webhook-signature", signatures],
+  ] as const) {
+    if (value === undefined) throw new WebhookVerificationError("missing_header", `no ${name} header`);
   }
-  if (!/^\d{1,15}$/.test(timestamp)) {
-    throw new WebhookVerificationError("the webhook-timestamp header is not a number of seconds");
+  if (!/^\d+$/.test(timestamp!) || BigInt(timestamp!) > MAX_TIMESTAMP) {
+    throw new WebhookVerificationError("invalid_timestamp", "the webhook-timestamp header is not a number of seconds");
   }
   const tolerance = options.toleranceSeconds ?? DEFAULT_WEBHOOK_TOLERANCE_SECONDS;
   const nowMs = options.now === undefined ? Date.now() : Number(options.now);
   const skew = Math.floor(nowMs / 1000) - Number(timestamp);
-  if (skew > tolerance) throw new WebhookVerificationError("the webhook is too old (timestamp outside the tolerance)");
-  if (-skew > tolerance) throw new WebhookVerificationError("the webhook's timestamp is in the future");
+  if (skew > tolerance) {
+    throw new WebhookVerificationError("timestamp_too_old", "the webhook is too old (its timestamp is outside the tolerance)");
+  }
+  if (-skew > tolerance) {
+    throw new WebhookVerificationError("timestamp_too_new", "the webhook's timestamp is too far in the future");
+  }
 
-  const content = signedContent(id, timestamp, bytes);
+  const content = signedContent(id!, timestamp!, bytes);
   const subtle = await getSubtle();
   const secrets = typeof secret === "string" ? [secret] : secret;
   if (secrets.length === 0) throw new ConfigurationError("configuration", "no webhook secret given");
   const keys = await Promise.all(secrets.map((s) => keyOf(s, "verify")));
   let verified = false;
-  for (const candidate of signatures.split(" ")) {
+  for (const candidate of signatures!.split(" ")) {
     const comma = candidate.indexOf(",");
     if (comma < 0 || candidate.slice(0, comma) !== "v1") continue;
     const signature = base64ToBytes(candidate.slice(comma + 1));
@@ -144,11 +175,13 @@ export async function verifyWebhook<D = Record<string, unknown>>(
       if (await subtle.verify("HMAC", key, signature, content)) verified = true;
     }
   }
-  if (!verified) throw new WebhookVerificationError("no valid signature: not signed with this secret");
+  if (!verified) {
+    throw new WebhookVerificationError("no_matching_signature", "no valid signature: not signed with this secret");
+  }
   try {
     return JSON.parse(new TextDecoder().decode(bytes)) as WebhookEvent<D>;
   } catch {
-    throw new WebhookVerificationError("the signed body is not JSON");
+    throw new WebhookVerificationError("invalid_body", "the signed body is not JSON");
   }
 }
 
