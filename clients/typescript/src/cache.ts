@@ -45,7 +45,8 @@ const REFUSED_WHATEVER_THE_SCOPE = new Set(["MALFORMED", "NOT_FOUND", "EXPIRED",
  * The rules, in one place: an answer is reused for the TTL (valid) or the
  * negative TTL (refused), never at or after the token's `expires_at` or the
  * answer's `cache_until`, and never at all when the token has rate limits
- * or a budget (each verification counts) or the code is not understood.
+ * or a budget (each verification counts), nor answers that depend on the
+ * scope asked for (`INSUFFICIENT_SCOPE`) or that are not understood.
  * Answers about tokens bound to addresses are reused per address.
  */
 export function lifetimeOf(
@@ -56,7 +57,8 @@ export function lifetimeOf(
   const token = answer.token as (VerifiedToken & Record<string, unknown>) | undefined;
   if (answer.rate_limits !== undefined || answer.remaining_uses !== undefined) return null;
   if (hasItems(token?.rate_limits) || isSet(token?.remaining_uses)) return null;
-  const valid = answer.code === "VALID" || answer.code === "INSUFFICIENT_SCOPE";
+  // INSUFFICIENT_SCOPE depends on the scope asked for: never reused.
+  const valid = answer.code === "VALID";
   if (!valid && !REFUSED_WHATEVER_THE_SCOPE.has(answer.code)) return null;
   if (valid && token === undefined) return null;
   let notAfter = Infinity;
@@ -97,6 +99,7 @@ interface Entry {
 export class VerdictCache {
   readonly #entries = new Map<string, Entry>();
   readonly #capacity: number;
+  #bypass = false;
 
   constructor(capacity: number) {
     this.#capacity = capacity;
@@ -108,6 +111,7 @@ export class VerdictCache {
 
   /** A verdict for the token hashed `hash`, presented from `address`, still in force. */
   get(hash: string, address: string | undefined, clock: Clock): Verdict | undefined {
+    if (this.#bypass) return undefined;
     let key = hash;
     let entry = this.#live(key, clock);
     if (entry?.verdict === "per-address") {
@@ -134,7 +138,7 @@ export class VerdictCache {
    * meanwhile, say).
    */
   put(hash: string, address: string | undefined, verdict: Verdict, lifetime: Lifetime, askedAt: number, clock: Clock): void {
-    if (this.#capacity <= 0 || lifetime.ttlMs <= 0) return;
+    if (this.#bypass || this.#capacity <= 0 || lifetime.ttlMs <= 0) return;
     const entry = { askedAt, useUntil: askedAt + lifetime.ttlMs, notAfter: lifetime.notAfter };
     if (lifetime.perAddress) {
       this.#set(hash, { ...entry, verdict: "per-address" }, clock);
@@ -195,6 +199,20 @@ export class VerdictCache {
 
   clear(): void {
     this.#entries.clear();
+  }
+
+  /**
+   * While on, nothing is served from the cache or kept in it, and what it
+   * held is dropped: for when a change feed that evicts answers is down
+   * and evictions could be missed.
+   */
+  bypass(on: boolean): void {
+    this.#bypass = on;
+    if (on) this.#entries.clear();
+  }
+
+  get bypassing(): boolean {
+    return this.#bypass;
   }
 }
 

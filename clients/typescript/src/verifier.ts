@@ -251,13 +251,13 @@ export class TookenVerifier {
     }
     const answer = await question;
     if ("refusal" in answer) return { ok: false, refusal: answer.refusal };
-    return this.#judge(answer.verdict, scope, answer.result);
+    return this.#judge(answer.verdict, scope);
   }
 
   /** A verdict applied to this request's required scope. */
-  #judge(verdict: Verdict, scope: string | undefined, result?: VerifyResult): Authentication {
+  #judge(verdict: Verdict, scope: string | undefined): Authentication {
     if (verdict.kind === "invalid") return { ok: false, refusal: refusalFor(verdict.code) };
-    if (scope !== undefined && (!hasScope(verdict.token.scopes, scope) || result?.code === "INSUFFICIENT_SCOPE")) {
+    if (scope !== undefined && !hasScope(verdict.token.scopes, scope)) {
       return { ok: false, refusal: forbidden(scope) };
     }
     return { ok: true, token: verdict.token };
@@ -283,6 +283,9 @@ export class TookenVerifier {
     }
     const verdict = verdictOf(result);
     if (verdict === null) {
+      if (result.code === "INSUFFICIENT_SCOPE" && scope !== undefined) {
+        return { refusal: forbidden(scope) };
+      }
       if (result.code === "RATE_LIMITED" || result.code === "USAGE_EXCEEDED") {
         return { refusal: refusalFor(result.code, result) };
       }
@@ -295,7 +298,7 @@ export class TookenVerifier {
     }
     const lifetime = lifetimeOf(result, this.#ttls, this.#clock.now());
     if (lifetime !== null) this.#cache.put(hash, clientIp, verdict, lifetime, askedAt, this.#clock);
-    return { verdict, result };
+    return { verdict };
   }
 
   #report(e: unknown): void {
@@ -312,15 +315,11 @@ export class TookenVerifier {
   }
 }
 
-type Answer = { verdict: Verdict; result: VerifyResult } | { refusal: Refusal };
+type Answer = { verdict: Verdict } | { refusal: Refusal };
 
 /** The reusable meaning of an answer; `null` for answers that are not a verdict on the token itself. */
 function verdictOf(result: VerifyResult): Verdict | null {
   if (result.valid === true && result.code === "VALID" && result.token !== undefined) {
-    return { kind: "valid", token: result.token };
-  }
-  if (result.valid === false && result.code === "INSUFFICIENT_SCOPE" && result.token !== undefined) {
-    // Every check before the scope passed: the token is valid, for other scopes.
     return { kind: "valid", token: result.token };
   }
   if (result.valid === false && ["MALFORMED", "NOT_FOUND", "EXPIRED", "REVOKED", "IP_NOT_ALLOWED"].includes(result.code)) {

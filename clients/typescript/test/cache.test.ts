@@ -27,7 +27,7 @@ test("a valid answer lives for the TTL, a refusal for the negative TTL", () => {
     assert.equal(lifetimeOf({ valid: false, code }, TTLS, NOW)?.ttlMs, 1_000, code);
   }
   const scope = lifetimeOf({ valid: false, code: "INSUFFICIENT_SCOPE", token: token() }, TTLS, NOW);
-  assert.equal(scope?.ttlMs, 5_000, "the token is valid, for other scopes");
+  assert.equal(scope, null, "depends on the scope asked for");
 });
 
 test("never past expires_at nor cache_until, whichever is earlier", () => {
@@ -134,4 +134,20 @@ test("evicting by token id or hash prefix", () => {
   assert.equal(cache.size, 1);
   cache.evictHashPrefix("CC");
   assert.equal(cache.size, 0);
+});
+
+test("while bypassed, nothing is served or kept, and what was held is dropped", () => {
+  const clock = new TestClock();
+  const cache = new VerdictCache(100);
+  const life = { ttlMs: 60_000, notAfter: Infinity, perAddress: false };
+  const ok: Verdict = { kind: "valid", token: token() };
+  cache.put("a", undefined, ok, life, 0, clock);
+  cache.bypass(true);
+  assert.equal(cache.bypassing, true);
+  assert.equal(cache.size, 0);
+  cache.put("a", undefined, ok, life, 0, clock);
+  assert.equal(cache.get("a", undefined, clock), undefined);
+  cache.bypass(false);
+  cache.put("a", undefined, ok, life, 0, clock);
+  assert.deepEqual(cache.get("a", undefined, clock), ok);
 });
