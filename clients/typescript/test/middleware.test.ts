@@ -11,7 +11,7 @@ import type { VerifierOptions } from "@tooken/client";
 import * as forExpress from "@tooken/client/express";
 import * as forHono from "@tooken/client/hono";
 import type { TookenEnv } from "@tooken/client/hono";
-import { TestClock, closedPortUrl, countingFetch, listen, serveFetch, startServer } from "./support.js";
+import { TestClock, closedPortUrl, countingFetch, listen, serveFetch, startProxy, startServer } from "./support.js";
 import type { Listening, Server } from "./support.js";
 
 let server: Server;
@@ -215,6 +215,42 @@ for (const [name, serve] of Object.entries(frameworks)) {
       release();
       for (const answer of await Promise.all(answers)) assert.equal(answer.ok, true);
       assert.equal(calls, 1);
+    });
+
+    test("caveat refusals (a server with caveats answering through a proxy): 429 with Retry-After, 403 with the code", async () => {
+      const proxy = await startProxy(server.url);
+      try {
+        await start({ baseUrl: proxy.url, cacheTtlMs: 60_000, negativeCacheTtlMs: 60_000 });
+        const t = await tooken.tokens.create({ name: "limited", scopes: ["invoices:read"] });
+        const about = { id: t.id, name: t.name, scopes: t.scopes, metadata: null, expires_at: null, mode: "live" };
+        const answer = (body: object) => ({ status: 200, body: JSON.stringify(body) });
+        const limits = [{ name: "default", limit: 1, remaining: 0, reset_at: new Date(Date.now() + 7000).toISOString() }];
+        proxy.answerNext(
+          answer({ valid: false, code: "RATE_LIMITED", token: about, rate_limits: limits, retry_after_seconds: 7 }),
+          answer({ valid: false, code: "USAGE_EXCEEDED", token: about, remaining_uses: 0 }),
+          answer({ valid: false, code: "IP_NOT_ALLOWED", token: { ...about, allowed_ips: ["203.0.113.0/24"] } }),
+          answer({ valid: true, code: "VALID", token: about, rate_limits: limits }),
+        );
+        const limited = await call(app, "/invoices", `Bearer ${t.secret}`);
+        assert.equal(limited.status, 429);
+        assert.equal(limited.headers.get("retry-after"), "7");
+        assert.equal(limited.headers.get("x-tooken-code"), "RATE_LIMITED");
+        assert.equal(limited.body?.error, "rate_limited");
+        const spent = await call(app, "/invoices", `Bearer ${t.secret}`);
+        assert.deepEqual([spent.status, spent.headers.get("x-tooken-code"), spent.body?.error], [403, "USAGE_EXCEEDED", "forbidden"]);
+        const elsewhere = await call(app, "/invoices", `Bearer ${t.secret}`);
+        assert.deepEqual([elsewhere.status, elsewhere.headers.get("x-tooken-code")], [403, "IP_NOT_ALLOWED"]);
+        // Cached for this client address only; a valid answer for a token
+        // with rate limits is not cached at all.
+        const before = proxy.requests.length;
+        assert.equal((await call(app, "/invoices", `Bearer ${t.secret}`)).status, 403, "the same address: from the cache");
+        assert.equal(proxy.requests.length, before);
+        await verifier.verify(t.secret, { scope: "invoices:read", clientIp: "192.0.2.1" }).then((r) => assert.equal(r.ok, true));
+        await verifier.verify(t.secret, { scope: "invoices:read", clientIp: "192.0.2.1" }).then((r) => assert.equal(r.ok, true));
+        assert.equal(proxy.requests.length, before + 2, "another address asks; a rate-limited token is asked about every time");
+      } finally {
+        await proxy.close();
+      }
     });
 
     test("503 with Retry-After when Tooken cannot be asked; nothing reaches the handler", async () => {
