@@ -28,11 +28,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libtest_mimic::Failed;
 use tooken_testkit::harness::{run, Test};
 use tooken_testkit::Service;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tooken");
+
+/// Why a test failed.
+type Failed = Box<dyn std::error::Error>;
 
 fn main() {
     run(vec![
@@ -67,7 +69,7 @@ fn main() {
 fn trial(name: &str, body: fn() -> Result<(), Failed>) -> Test {
     Test::sync(name, move || {
         if let Err(failed) = body() {
-            panic!("{}", failed.message().unwrap_or("failed"));
+            panic!("{failed}");
         }
     })
 }
