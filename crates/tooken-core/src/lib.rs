@@ -1,16 +1,23 @@
 //! Tooken's domain, free of I/O: the credential format, scopes and how they
-//! cover each other, token states, request validation and workspace policy.
-//! Time is always a parameter (`now`), so expiry is testable without sleeping.
+//! cover each other, token states, request validation and workspace policy,
+//! token caveats and rate limiting ([`caveat`]), gateway route rules
+//! ([`authz`]), webhook signing and delivery rules ([`webhook`]) and leak
+//! reports ([`leak`]). Time is always a parameter (`now`), so expiry is
+//! testable without sleeping.
 
 pub mod api;
 pub mod audit;
+pub mod authz;
+pub mod caveat;
 pub mod clock;
 pub mod credential;
 pub mod id;
+pub mod leak;
 pub mod policy;
 pub mod redact;
 pub mod scope;
 pub mod token;
+pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{Credential, CredentialKind, Malformed, Mode, SecretHash};
@@ -31,5 +38,38 @@ impl ValidationError {
             field: field.into(),
             message: message.into(),
         }
+    }
+}
+
+/// For tests: every `$ref` in the OpenAPI schema of `T`, and in the schemas
+/// it names, is a schema it names, so a document listing `T` is complete.
+#[cfg(test)]
+pub(crate) fn assert_schema_complete<T: utoipa::ToSchema>() {
+    use utoipa::openapi::{schema::Schema, RefOr};
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(serde_json::Value::String(r)) = m.get("$ref") {
+                    out.push(r.trim_start_matches("#/components/schemas/").to_owned());
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut named: Vec<(String, RefOr<Schema>)> = vec![(T::name().into_owned(), T::schema())];
+    T::schemas(&mut named);
+    let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
+    let mut wanted = Vec::new();
+    for (_, schema) in &named {
+        refs(&serde_json::to_value(schema).unwrap(), &mut wanted);
+    }
+    for w in wanted {
+        assert!(
+            names.contains(&w.as_str()),
+            "{} refers to {w}, which it does not name",
+            T::name()
+        );
     }
 }
