@@ -2,17 +2,22 @@
 //! (`benches/core.rs`) share: seeding a fresh store.
 
 use tooken_core::audit::Actor;
-use tooken_core::{Clock, Credential, Mode, SystemClock};
-use tooken_store::{AuditContext, NewApiKey, Store};
+use tooken_core::{Clock, Credential, Mode, Scope, SystemClock};
+use tooken_store::{AuditContext, NewApiKey, NewToken, Store};
 
-/// Creates a workspace, an API key and `n` tokens (scope `bench:read`),
-/// straight in the store and in large transactions; returns the key and
-/// the tokens' ids and secrets.
+/// Tokens per transaction while seeding.
+const SEED_BATCH: usize = 10_000;
+
+/// Creates a workspace, an API key and `n` tokens (scope `bench:read`)
+/// through the store's bulk insert, many per transaction; returns the key
+/// and the tokens' ids and secrets.
 pub async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<(String, String)>)> {
     let store = Store::open(url).await?;
     let now = SystemClock.now();
     let ctx = AuditContext::new(Actor::system());
-    let ws = store.create_workspace("default", &ctx, now).await?;
+    let ws = store
+        .create_workspace(&"default".parse()?, &ctx, now)
+        .await?;
     let key = Credential::generate("tok", Mode::Live);
     store
         .create_api_key(
@@ -27,47 +32,35 @@ pub async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<(String, S
             now,
         )
         .await?;
+    let scope = Scope::parse("bench:read")?;
     let mut tokens = Vec::with_capacity(n);
-    let ms = now.timestamp_millis();
-    for chunk_start in (0..n).step_by(50_000) {
-        let mut tx = store.pool().begin().await?;
-        // 100 rows (400 binds) per statement: binding costs grow with the
-        // number of placeholders in a statement.
-        for batch_start in (chunk_start..(chunk_start + 50_000).min(n)).step_by(100) {
-            let count = 100.min(n - batch_start);
-            let mut sql = String::from(
-                "INSERT INTO tokens (id, workspace_id, mode, name, scopes, secret_hash, hint, created_at, created_by) VALUES ",
-            );
-            let mut rows = Vec::with_capacity(count);
-            for i in 0..count {
-                let c = Credential::generate("tkn", Mode::Live);
-                let id = tooken_core::id::new_id(tooken_core::id::IdKind::Token, now);
-                let p = i * 4;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${}, '{}', 'live', 'bench', '[\"bench:read\"]', ${}, ${}, {ms}, ${})",
-                    p + 1,
-                    ws.id,
-                    p + 2,
-                    p + 3,
-                    p + 4
-                ));
-                rows.push((id.clone(), c.hash().as_bytes().to_vec(), c.hint()));
-                tokens.push((id, c.expose().to_owned()));
-            }
-            let mut q = sqlx::query(&sql);
-            for (id, hash, hint) in &rows {
-                q = q
-                    .bind(id.as_str())
-                    .bind(hash.as_slice())
-                    .bind(hint.as_str())
-                    .bind("bench");
-            }
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+    for start in (0..n).step_by(SEED_BATCH) {
+        let count = SEED_BATCH.min(n - start);
+        let secrets: Vec<Credential> = (0..count)
+            .map(|_| Credential::generate("tkn", Mode::Live))
+            .collect();
+        let new = secrets
+            .iter()
+            .map(|c| NewToken {
+                workspace_id: ws.id.clone(),
+                mode: Mode::Live,
+                name: "bench".into(),
+                description: None,
+                scopes: vec![scope.clone()],
+                metadata: None,
+                secret_hash: c.hash(),
+                hint: c.hint(),
+                created_by: "bench".into(),
+                parent_id: None,
+                expires_at: None,
+            })
+            .collect();
+        let made = store.insert_tokens(new, &ctx, now).await?;
+        tokens.extend(
+            made.into_iter()
+                .zip(secrets)
+                .map(|(t, c)| (t.id, c.expose().to_owned())),
+        );
     }
     store.close().await;
     Ok((key.expose().to_owned(), tokens))

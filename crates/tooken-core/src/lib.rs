@@ -16,6 +16,7 @@ pub mod leak;
 pub mod policy;
 pub mod redact;
 pub mod scope;
+pub mod text;
 pub mod token;
 pub mod webhook;
 
@@ -23,6 +24,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use credential::{Credential, CredentialKind, Malformed, Mode, SecretHash};
 pub use policy::Settings;
 pub use scope::Scope;
+pub use text::WorkspaceName;
 
 /// A client-supplied value that breaks a rule; `field` names where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

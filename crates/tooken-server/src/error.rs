@@ -86,7 +86,7 @@ impl From<ValidationError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Conflict(c) => ApiError::Conflict(c.to_string()),
             e if e.is_unavailable() => {
                 tracing::error!(error = %e, "store unavailable");
                 ApiError::Unavailable

@@ -197,8 +197,9 @@ pub async fn render(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
     m.change_feed_up
         .set(i64::from(state.store.is_watching_changes()));
-    m.pool_size.set(i64::from(state.store.pool().size()));
-    m.pool_idle.set(state.store.pool().num_idle() as i64);
+    let pool = state.store.pool_stats();
+    m.pool_size.set(i64::from(pool.size));
+    m.pool_idle.set(pool.idle as i64);
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {
         return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();

@@ -9,9 +9,9 @@ use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
 use tooken_core::{Mode, SecretHash};
 
-use crate::audit::{append, AuditContext, NewEvent};
-use crate::row::{Columns, Key};
-use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
+use crate::audit::{AuditContext, NewEvent};
+use crate::row::{parsed, to_ms, Columns, Key};
+use crate::{Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
@@ -36,18 +36,15 @@ pub struct NewApiKey<'a> {
 }
 
 fn api_key_from_row(row: &(impl Columns + ?Sized)) -> Result<ApiKey> {
-    let mode = row.text("mode")?;
     Ok(ApiKey {
         id: row.text("id")?,
         workspace_id: row.text("workspace_id")?,
-        mode: mode
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("api key mode {mode:?}")))?,
+        mode: parsed(row, "mode")?,
         name: row.text("name")?,
         hint: row.text("hint")?,
-        created_at: from_ms(row.int("created_at")?),
-        regenerated_at: opt_from_ms(row.opt_int("regenerated_at")?),
-        last_used_at: opt_from_ms(row.opt_int("last_used_at")?),
+        created_at: row.time("created_at")?,
+        regenerated_at: row.opt_time("regenerated_at")?,
+        last_used_at: row.opt_time("last_used_at")?,
     })
 }
 
@@ -76,7 +73,7 @@ impl Store {
             regenerated_at: None,
             last_used_at: None,
         };
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, workspace_id, mode, name, secret_hash, hint, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -88,12 +85,9 @@ impl Store {
         .bind(&key.secret_hash.as_bytes()[..])
         .bind(&created.hint)
         .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        append(
-            self.backend,
-            &mut tx,
+        .execute(w.conn())
+        .await?;
+        w.record(
             ctx,
             key_event(
                 &created,
@@ -101,9 +95,8 @@ impl Store {
                 json!({ "name": created.name, "hint": created.hint }),
             ),
             now,
-        )
-        .await?;
-        self.commit(tx).await?;
+        );
+        w.commit().await?;
         Ok(created)
     }
 
@@ -143,7 +136,7 @@ impl Store {
         ctx: &AuditContext,
         now: DateTime<Utc>,
     ) -> Result<Option<ApiKey>> {
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         let row = sqlx::query(&format!(
             "UPDATE api_keys SET secret_hash = $1, hint = $2, regenerated_at = $3 WHERE id = $4 \
              RETURNING {COLUMNS}"
@@ -152,20 +145,17 @@ impl Store {
         .bind(&hint)
         .bind(to_ms(now))
         .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .fetch_optional(w.conn())
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let key = api_key_from_row(&row)?;
-        append(
-            self.backend,
-            &mut tx,
+        w.record(
             ctx,
             key_event(&key, "api_key.regenerated", json!({ "hint": key.hint })),
             now,
-        )
-        .await?;
-        self.commit_change(tx).await?;
+        );
+        w.invalidate_caches();
+        w.commit().await?;
         Ok(Some(key))
     }
 
@@ -177,18 +167,16 @@ impl Store {
         ctx: &AuditContext,
         now: DateTime<Utc>,
     ) -> Result<Option<ApiKey>> {
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         let row = sqlx::query(&format!(
             "DELETE FROM api_keys WHERE id = $1 RETURNING {COLUMNS}"
         ))
         .bind(id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(w.conn())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let key = api_key_from_row(&row)?;
-        append(
-            self.backend,
-            &mut tx,
+        w.record(
             ctx,
             key_event(
                 &key,
@@ -196,9 +184,9 @@ impl Store {
                 json!({ "name": key.name, "hint": key.hint }),
             ),
             now,
-        )
-        .await?;
-        self.commit_change(tx).await?;
+        );
+        w.invalidate_caches();
+        w.commit().await?;
         Ok(Some(key))
     }
 }

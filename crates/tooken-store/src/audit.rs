@@ -3,13 +3,15 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use tooken_core::audit::{Actor, ChainBreak, ChainVerifier, Event, Target, GENESIS};
 use tooken_core::id::{new_id, IdKind};
 use tooken_core::Mode;
 
+use crate::row::{to_ms, Columns};
 use crate::sql::{Arg, Backend, SqlBuilder};
-use crate::{from_ms, to_ms, Result, Store, StoreError};
+use crate::write::Recorded;
+use crate::{Result, Store, StoreError};
 
 /// Who is acting, and from where: recorded with every event.
 #[derive(Debug, Clone)]
@@ -73,41 +75,24 @@ impl std::fmt::Debug for EventFilter {
     }
 }
 
-/// Appends `event` to its workspace's chain within `tx`. The caller's
-/// transaction holds the write lock, so no other event can slip in between
-/// reading the chain's head and writing the new one.
-pub(crate) async fn append(
-    backend: Backend,
-    tx: &mut Transaction<'static, Any>,
-    ctx: &AuditContext,
-    event: NewEvent,
-    now: DateTime<Utc>,
-) -> Result<Event> {
-    let mut written = append_all(backend, tx, vec![(ctx, event, now)]).await?;
-    written
-        .pop()
-        .ok_or_else(|| StoreError::Corrupt("no audit event was written".into()))
-}
-
 /// Events per multi-row `INSERT` (17 binds each), few for the same reason
 /// as `TOKENS_PER_INSERT`.
 const EVENTS_PER_INSERT: usize = 8;
 
 /// Appends `events`, all of one workspace, in order, to its chain within
-/// `tx`: the chain's head is read once and the events are written a few
+/// `tx` (see `write.rs`). The transaction holds the chain's lock, so no
+/// other event can slip in between reading the chain's head and writing
+/// the new ones; the head is read once and the events are written a few
 /// statements at a time.
 pub(crate) async fn append_all(
     backend: Backend,
     tx: &mut Transaction<'static, Any>,
-    events: Vec<(&AuditContext, NewEvent, DateTime<Utc>)>,
-) -> Result<Vec<Event>> {
-    let Some(workspace_id) = events.first().map(|(_, e, _)| e.workspace_id.clone()) else {
-        return Ok(Vec::new());
+    events: &[Recorded],
+) -> Result<()> {
+    let Some(workspace_id) = events.first().map(|r| r.event.workspace_id.clone()) else {
+        return Ok(());
     };
-    if events
-        .iter()
-        .any(|(_, e, _)| e.workspace_id != workspace_id)
-    {
+    if events.iter().any(|r| r.event.workspace_id != workspace_id) {
         return Err(StoreError::Corrupt(
             "events of several workspaces appended together".into(),
         ));
@@ -125,28 +110,25 @@ pub(crate) async fn append_all(
     .fetch_optional(&mut **tx)
     .await?;
     let (mut seq, mut prev_hash) = match head {
-        Some(row) => (
-            row.try_get::<i64, _>("seq")?,
-            row.try_get::<String, _>("hash")?,
-        ),
+        Some(row) => (row.int("seq")?, row.text("hash")?),
         None => (0, GENESIS.to_owned()),
     };
     let mut written = Vec::with_capacity(events.len());
-    for (ctx, event, now) in events {
+    for Recorded { ctx, event, at } in events {
         seq += 1;
         let mut e = Event {
-            id: new_id(IdKind::Event, now),
-            workspace_id: event.workspace_id,
+            id: new_id(IdKind::Event, *at),
+            workspace_id: event.workspace_id.clone(),
             seq,
-            occurred_at: now,
+            occurred_at: *at,
             mode: event.mode.map(|m| m.as_str().to_owned()),
             actor: ctx.actor.clone(),
             action: event.action.to_owned(),
-            target: event.target,
+            target: event.target.clone(),
             client_addr: ctx.client_addr.clone(),
             user_agent: ctx.user_agent.clone(),
             request_id: ctx.request_id.clone(),
-            details: event.details,
+            details: event.details.clone(),
             prev_hash,
             hash: String::new(),
         };
@@ -182,40 +164,37 @@ pub(crate) async fn append_all(
                 .bind(&e.prev_hash)
                 .bind(&e.hash);
         }
-        q.execute(&mut **tx).await.map_err(StoreError::from_sqlx)?;
+        q.execute(&mut **tx).await?;
     }
-    Ok(written)
+    Ok(())
 }
 
 fn event_from_row(row: &AnyRow) -> Result<Event> {
-    let target = match (
-        row.try_get::<Option<String>, _>("target_kind")?,
-        row.try_get::<Option<String>, _>("target_id")?,
-    ) {
+    let target = match (row.opt_text("target_kind")?, row.opt_text("target_id")?) {
         (Some(kind), Some(id)) => Some(Target { kind, id }),
         _ => None,
     };
-    let details: String = row.try_get("details")?;
+    let details = row.text("details")?;
     Ok(Event {
-        id: row.try_get("id")?,
-        workspace_id: row.try_get("workspace_id")?,
-        seq: row.try_get("seq")?,
-        occurred_at: from_ms(row.try_get("occurred_at")?),
-        mode: row.try_get("mode")?,
+        id: row.text("id")?,
+        workspace_id: row.text("workspace_id")?,
+        seq: row.int("seq")?,
+        occurred_at: row.time("occurred_at")?,
+        mode: row.opt_text("mode")?,
         actor: Actor {
-            kind: row.try_get("actor_kind")?,
-            id: row.try_get("actor_id")?,
-            hint: row.try_get("actor_hint")?,
+            kind: row.text("actor_kind")?,
+            id: row.opt_text("actor_id")?,
+            hint: row.opt_text("actor_hint")?,
         },
-        action: row.try_get("action")?,
+        action: row.text("action")?,
         target,
-        client_addr: row.try_get("client_addr")?,
-        user_agent: row.try_get("user_agent")?,
-        request_id: row.try_get("request_id")?,
+        client_addr: row.opt_text("client_addr")?,
+        user_agent: row.opt_text("user_agent")?,
+        request_id: row.opt_text("request_id")?,
         details: serde_json::from_str(&details)
             .map_err(|e| StoreError::Corrupt(format!("audit details: {e}")))?,
-        prev_hash: row.try_get("prev_hash")?,
-        hash: row.try_get("hash")?,
+        prev_hash: row.text("prev_hash")?,
+        hash: row.text("hash")?,
     })
 }
 
@@ -318,7 +297,7 @@ impl Store {
         events: &[AuthFailureEvent],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         for e in events {
             let mut ctx = AuditContext::new(Actor {
                 kind: "anonymous".into(),
@@ -336,10 +315,9 @@ impl Store {
                 target: None,
                 details: e.details.clone(),
             };
-            append(self.backend, &mut tx, &ctx, event, now).await?;
+            w.record(&ctx, event, now);
         }
-        self.commit(tx).await?;
-        Ok(())
+        w.commit().await
     }
 }
 
@@ -359,7 +337,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         Ok(match row {
-            Some(r) => (r.try_get("hash")?, r.try_get("seq")?),
+            Some(r) => (r.text("hash")?, r.int("seq")?),
             None => (GENESIS.to_owned(), 0),
         })
     }
@@ -411,19 +389,14 @@ impl Store {
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<Pruned>> {
-        let mut tx = self.begin_write().await?;
-        if let Some(lock) = self.backend.chain_lock() {
-            sqlx::query(lock)
-                .bind(workspace_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let mut w = self.write().await?;
+        w.lock_chain(workspace_id).await?;
         let last: Option<i64> = sqlx::query_scalar(
             "SELECT max(seq) FROM audit_events WHERE workspace_id = $1 AND occurred_at < $2",
         )
         .bind(workspace_id)
         .bind(to_ms(cutoff))
-        .fetch_one(&mut *tx)
+        .fetch_one(w.conn())
         .await?;
         let Some(last) = last else { return Ok(None) };
         let hash: String = sqlx::query_scalar(
@@ -431,12 +404,12 @@ impl Store {
         )
         .bind(workspace_id)
         .bind(last)
-        .fetch_one(&mut *tx)
+        .fetch_one(w.conn())
         .await?;
         let deleted = sqlx::query("DELETE FROM audit_events WHERE workspace_id = $1 AND seq <= $2")
             .bind(workspace_id)
             .bind(last)
-            .execute(&mut *tx)
+            .execute(w.conn())
             .await?
             .rows_affected() as i64;
         sqlx::query(
@@ -448,7 +421,7 @@ impl Store {
         .bind(last)
         .bind(&hash)
         .bind(to_ms(now))
-        .execute(&mut *tx)
+        .execute(w.conn())
         .await?;
         let event = NewEvent {
             workspace_id: workspace_id.to_owned(),
@@ -462,15 +435,8 @@ impl Store {
                 "anchor_hash": hash,
             }),
         };
-        append(
-            self.backend,
-            &mut tx,
-            &AuditContext::new(Actor::system()),
-            event,
-            now,
-        )
-        .await?;
-        self.commit(tx).await?;
+        w.record(&AuditContext::new(Actor::system()), event, now);
+        w.commit().await?;
         Ok(Some(Pruned {
             deleted,
             anchor_seq: last,

@@ -15,14 +15,17 @@
 //! back and its creates are written one transaction each, so every caller
 //! gets its own answer and no create is lost or half-applied.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 use tooken_core::SecretHash;
 
 use crate::audit::AuditContext;
-use crate::sql::Backend;
+use crate::engine::Engine;
 use crate::tokens::{write_tokens, TokenRecord, TokenWrite};
+use crate::write::Write;
 use crate::{Result, StoreError};
 
 /// Most creates written in one transaction.
@@ -44,9 +47,9 @@ pub(crate) struct Creates {
 impl Creates {
     /// Starts the writer task on the current runtime. It ends when every
     /// handle on the store is gone.
-    pub(crate) fn start(pool: AnyPool, backend: Backend) -> Creates {
+    pub(crate) fn start(pool: AnyPool, engine: Arc<Engine>) -> Creates {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer(pool, backend, rx));
+        tokio::spawn(writer(pool, engine, rx));
         Creates { queue }
     }
 
@@ -75,7 +78,7 @@ fn writer_gone() -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
 }
 
-async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedReceiver<Create>) {
+async fn writer(pool: AnyPool, engine: Arc<Engine>, mut rx: mpsc::UnboundedReceiver<Create>) {
     let mut queued: Vec<Create> = Vec::new();
     loop {
         if queued.is_empty() {
@@ -98,7 +101,7 @@ async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedReceiver
             .drain(..)
             .partition(|c| c.token.workspace_id == workspace);
         queued = rest;
-        if batch.len() > 1 && write(&pool, backend, &batch).await.is_ok() {
+        if batch.len() > 1 && write(&pool, &engine, &batch).await.is_ok() {
             for create in batch {
                 let _ = create.reply.send(Ok(create.token));
             }
@@ -106,21 +109,20 @@ async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::UnboundedReceiver
         }
         // Alone, or a batch that failed: one transaction each.
         for create in batch {
-            let result = write(&pool, backend, std::slice::from_ref(&create)).await;
+            let result = write(&pool, &engine, std::slice::from_ref(&create)).await;
             let _ = create.reply.send(result.map(|()| create.token));
         }
     }
 }
 
-async fn write(pool: &AnyPool, backend: Backend, batch: &[Create]) -> Result<()> {
-    let mut tx: Transaction<'static, Any> = pool.begin_with(backend.begin_write()).await?;
+async fn write(pool: &AnyPool, engine: &Arc<Engine>, batch: &[Create]) -> Result<()> {
+    let mut w = Write::begin(pool, engine.clone()).await?;
     let tokens: Vec<TokenWrite<'_>> = batch
         .iter()
         .map(|c| (&c.token, &c.secret_hash, &c.ctx, c.now))
         .collect();
-    write_tokens(backend, &mut tx, &tokens).await?;
-    tx.commit().await?;
-    Ok(())
+    write_tokens(&mut w, &tokens).await?;
+    w.commit().await
 }
 
 #[cfg(test)]
@@ -143,7 +145,10 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = Store::open(&url).await.unwrap();
         let ctx = AuditContext::new(Actor::system());
-        let ws = store.create_workspace("w", &ctx, Utc::now()).await.unwrap();
+        let ws = store
+            .create_workspace(&"w".parse().unwrap(), &ctx, Utc::now())
+            .await
+            .unwrap();
         // More than a statement's worth of rows (8), queued before the
         // writer task first runs on this single-threaded runtime.
         let n = 100;

@@ -2,10 +2,24 @@
 //! sqlx pool or through one of the embedded store's synchronous readers
 //! (`reader.rs`), so each record is decoded by one function.
 
+use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
+
+/// Times are stored as milliseconds since the Unix epoch.
+pub(crate) fn to_ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A stored time; one out of range is [`StoreError::Corrupt`], never a
+/// made-up date.
+fn from_ms(column: &str, ms: i64) -> Result<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| StoreError::Corrupt(format!("{column}: no such time ({ms} ms)")))
+}
 
 /// A lookup's one bind.
 pub(crate) enum Key<'a> {
@@ -23,7 +37,7 @@ impl Store {
         key: Key<'_>,
         decode: impl FnOnce(&dyn Columns) -> Result<T>,
     ) -> Result<Option<T>> {
-        if let Some(readers) = &self.readers {
+        if let Some(readers) = self.engine.readers() {
             let bind: &dyn rusqlite::ToSql = match &key {
                 Key::Bytes(b) => b,
                 Key::Text(t) => t,
@@ -46,6 +60,23 @@ pub(crate) trait Columns {
     fn opt_text(&self, name: &str) -> Result<Option<String>>;
     fn int(&self, name: &str) -> Result<i64>;
     fn opt_int(&self, name: &str) -> Result<Option<i64>>;
+
+    /// A time (see [`to_ms`]).
+    fn time(&self, name: &str) -> Result<DateTime<Utc>> {
+        from_ms(name, self.int(name)?)
+    }
+
+    fn opt_time(&self, name: &str) -> Result<Option<DateTime<Utc>>> {
+        self.opt_int(name)?.map(|ms| from_ms(name, ms)).transpose()
+    }
+}
+
+/// A value stored as its name (a mode, a role, a purpose); anything else
+/// is [`StoreError::Corrupt`].
+pub(crate) fn parsed<T: std::str::FromStr>(row: &(impl Columns + ?Sized), name: &str) -> Result<T> {
+    let raw = row.text(name)?;
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{name} {raw:?}")))
 }
 
 impl Columns for AnyRow {

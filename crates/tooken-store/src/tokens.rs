@@ -4,16 +4,16 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use sqlx::{Any, Transaction};
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
 use tooken_core::token::TokenStatus;
 use tooken_core::{Mode, Scope, SecretHash};
 
-use crate::audit::{append, append_all, AuditContext, NewEvent};
-use crate::row::{Columns, Key};
+use crate::audit::{AuditContext, NewEvent};
+use crate::row::{parsed, to_ms, Columns, Key};
 use crate::sql::{Arg, SqlBuilder};
-use crate::{from_ms, opt_from_ms, to_ms, Result, Store, StoreError};
+use crate::write::Write;
+use crate::{Result, Store, StoreError};
 
 /// A token as stored, without any secret material.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +104,33 @@ pub struct TokenMatch {
     pub previous_valid_until: Option<DateTime<Utc>>,
 }
 
+/// Whether a secret is accepted at a given moment, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    Accepted,
+    Revoked,
+    Expired,
+    /// The secret was replaced by a rotation and its grace period is over.
+    RotatedAway,
+}
+
+impl TokenMatch {
+    /// The rule "is this secret accepted now", for every path that
+    /// authenticates or verifies a token: a secret rotated away past its
+    /// grace period is refused first (it no longer belongs to the token),
+    /// then the token's own state decides (revocation before expiry).
+    pub fn acceptance_at(&self, now: DateTime<Utc>) -> Acceptance {
+        if self.previous_valid_until.is_some_and(|until| now >= until) {
+            return Acceptance::RotatedAway;
+        }
+        match self.token.status_at(now) {
+            TokenStatus::Active => Acceptance::Accepted,
+            TokenStatus::Revoked => Acceptance::Revoked,
+            TokenStatus::Expired => Acceptance::Expired,
+        }
+    }
+}
+
 /// Last use is the latest over the token's daily usage rows (see usage.rs).
 macro_rules! last_used_column {
     () => {
@@ -118,7 +145,6 @@ const COLUMNS: &str = concat!(
 const LAST_USED: &str = last_used_column!();
 
 fn token_from_row(row: &(impl Columns + ?Sized)) -> Result<TokenRecord> {
-    let mode = row.text("mode")?;
     let scopes = row.text("scopes")?;
     let scopes: Vec<String> = serde_json::from_str(&scopes)
         .map_err(|e| StoreError::Corrupt(format!("token scopes: {e}")))?;
@@ -136,20 +162,18 @@ fn token_from_row(row: &(impl Columns + ?Sized)) -> Result<TokenRecord> {
     Ok(TokenRecord {
         id: row.text("id")?,
         workspace_id: row.text("workspace_id")?,
-        mode: mode
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("token mode {mode:?}")))?,
+        mode: parsed(row, "mode")?,
         name: row.text("name")?,
         description: row.opt_text("description")?,
         scopes,
         metadata,
         hint: row.text("hint")?,
-        created_at: from_ms(row.int("created_at")?),
+        created_at: row.time("created_at")?,
         created_by: row.text("created_by")?,
         parent_id: row.opt_text("parent_id")?,
-        expires_at: opt_from_ms(row.opt_int("expires_at")?),
-        last_used_at: opt_from_ms(row.opt_int("last_used_at")?),
-        revoked_at: opt_from_ms(row.opt_int("revoked_at")?),
+        expires_at: row.opt_time("expires_at")?,
+        last_used_at: row.opt_time("last_used_at")?,
+        revoked_at: row.opt_time("revoked_at")?,
         revoked_reason: row.opt_text("revoked_reason")?,
     })
 }
@@ -174,7 +198,7 @@ fn token_match_from_row(row: &(impl Columns + ?Sized)) -> Result<TokenMatch> {
     } else {
         // A previous secret without a deadline cannot happen; treat it as
         // already expired rather than valid forever.
-        Some(opt_from_ms(row.opt_int("previous_valid_until")?).unwrap_or_default())
+        Some(row.opt_time("previous_valid_until")?.unwrap_or_default())
     };
     Ok(TokenMatch {
         token: std::sync::Arc::new(token_from_row(row)?),
@@ -199,18 +223,6 @@ fn token_event(t: &TokenRecord, action: &'static str, details: Value) -> NewEven
     }
 }
 
-/// Writes a new token and its audit event in `tx`.
-pub(crate) async fn write_token(
-    backend: crate::Backend,
-    tx: &mut Transaction<'static, Any>,
-    token: &TokenRecord,
-    secret_hash: &SecretHash,
-    ctx: &AuditContext,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    write_tokens(backend, tx, &[(token, secret_hash, ctx, now)]).await
-}
-
 /// Tokens per multi-row `INSERT` (13 binds each): fewer round trips
 /// against binding costs that grow with the square of a statement's
 /// placeholders (see `USAGE_ROWS_PER_STATEMENT`).
@@ -224,13 +236,9 @@ pub(crate) type TokenWrite<'a> = (
     DateTime<Utc>,
 );
 
-/// Writes new tokens, all of one workspace, and their audit events in
-/// `tx`, a few statements for all of them.
-pub(crate) async fn write_tokens(
-    backend: crate::Backend,
-    tx: &mut Transaction<'static, Any>,
-    tokens: &[TokenWrite<'_>],
-) -> Result<()> {
+/// Writes new tokens, all of one workspace, and records their events, a
+/// few statements for all of them.
+pub(crate) async fn write_tokens(w: &mut Write, tokens: &[TokenWrite<'_>]) -> Result<()> {
     for chunk in tokens.chunks(TOKENS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO tokens (id, workspace_id, mode, name, description, scopes, metadata, \
@@ -246,12 +254,7 @@ pub(crate) async fn write_tokens(
                 .bind(&token.name)
                 .bind(&token.description)
                 .bind(scopes_json(&token.scopes))
-                .bind(
-                    token
-                        .metadata
-                        .as_ref()
-                        .map(|m| Value::from(m.clone()).to_string()),
-                )
+                .bind(metadata_json(&token.metadata))
                 .bind(&secret_hash.as_bytes()[..])
                 .bind(&token.hint)
                 .bind(to_ms(*now))
@@ -259,25 +262,53 @@ pub(crate) async fn write_tokens(
                 .bind(&token.parent_id)
                 .bind(token.expires_at.map(to_ms));
         }
-        q.execute(&mut **tx).await.map_err(StoreError::from_sqlx)?;
+        q.execute(w.conn()).await?;
     }
-    let events = tokens
-        .iter()
-        .map(|(token, _, ctx, now)| {
-            let details = json!({
-                "name": token.name,
-                "scopes": token.scopes,
-                "expires_at": token.expires_at,
-                "parent_id": token.parent_id,
-            });
-            (*ctx, token_event(token, "token.created", details), *now)
-        })
-        .collect();
-    append_all(backend, tx, events).await?;
+    for (token, _, ctx, now) in tokens {
+        let details = json!({
+            "name": token.name,
+            "scopes": token.scopes,
+            "expires_at": token.expires_at,
+            "parent_id": token.parent_id,
+        });
+        w.record(ctx, token_event(token, "token.created", details), *now);
+    }
     Ok(())
 }
 
+fn metadata_json(metadata: &Option<Map<String, Value>>) -> Option<String> {
+    metadata
+        .as_ref()
+        .map(|m| Value::from(m.clone()).to_string())
+}
+
+impl NewToken {
+    /// The record of this token, created at `now`, with a fresh id.
+    fn into_record(self, now: DateTime<Utc>) -> (TokenRecord, SecretHash) {
+        let record = TokenRecord {
+            id: new_id(IdKind::Token, now),
+            workspace_id: self.workspace_id,
+            mode: self.mode,
+            name: self.name,
+            description: self.description,
+            scopes: self.scopes,
+            metadata: self.metadata,
+            hint: self.hint,
+            created_at: now,
+            created_by: self.created_by,
+            parent_id: self.parent_id,
+            expires_at: self.expires_at,
+            last_used_at: None,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        (record, self.secret_hash)
+    }
+}
+
 impl Store {
+    /// Stores a new token, with its `token.created` event. Concurrent
+    /// creates are committed together (see `group.rs`).
     #[tracing::instrument(skip(self, new, ctx), fields(workspace = %new.workspace_id))]
     pub async fn insert_token(
         &self,
@@ -285,32 +316,28 @@ impl Store {
         ctx: &AuditContext,
         now: DateTime<Utc>,
     ) -> Result<TokenRecord> {
-        let token = TokenRecord {
-            id: new_id(IdKind::Token, now),
-            workspace_id: new.workspace_id,
-            mode: new.mode,
-            name: new.name,
-            description: new.description,
-            scopes: new.scopes,
-            metadata: new.metadata,
-            hint: new.hint,
-            created_at: now,
-            created_by: new.created_by,
-            parent_id: new.parent_id,
-            expires_at: new.expires_at,
-            last_used_at: None,
-            revoked_at: None,
-            revoked_reason: None,
-        };
-        match &self.creates {
-            Some(creates) => creates.submit(token, new.secret_hash, ctx, now).await,
-            None => {
-                let mut tx = self.begin_write().await?;
-                write_token(self.backend, &mut tx, &token, &new.secret_hash, ctx, now).await?;
-                self.commit(tx).await?;
-                Ok(token)
-            }
-        }
+        let (token, secret_hash) = new.into_record(now);
+        self.creates.submit(token, secret_hash, ctx, now).await
+    }
+
+    /// Stores many new tokens in one transaction, each with its
+    /// `token.created` event: for seeding a store (load tests) or importing
+    /// tokens in bulk. Give tokens of one workspace per call: each
+    /// workspace's audit chain is locked until the commit.
+    #[tracing::instrument(skip_all, fields(count = new.len()))]
+    pub async fn insert_tokens(
+        &self,
+        new: Vec<NewToken>,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TokenRecord>> {
+        let made: Vec<(TokenRecord, SecretHash)> =
+            new.into_iter().map(|n| n.into_record(now)).collect();
+        let writes: Vec<TokenWrite<'_>> = made.iter().map(|(t, h)| (t, h, ctx, now)).collect();
+        let mut w = self.write().await?;
+        write_tokens(&mut w, &writes).await?;
+        w.commit().await?;
+        Ok(made.into_iter().map(|(t, _)| t).collect())
     }
 
     /// One token of a workspace and mode. Tokens of other workspaces or
@@ -373,7 +400,7 @@ impl Store {
         }
         if let Some(scope) = &f.scope {
             let p = q.arg(Arg::Text(scope.clone()));
-            let cond = self.backend.json_array_contains("tokens.scopes", &p);
+            let cond = self.backend().json_array_contains("tokens.scopes", &p);
             q.push(" AND ").push(&cond);
         }
         if let Some(prefix) = &f.name_prefix {
@@ -406,51 +433,43 @@ impl Store {
         ctx: &AuditContext,
         now: DateTime<Utc>,
     ) -> Result<Option<TokenRecord>> {
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tokens WHERE id = $1 AND workspace_id = $2 AND mode = $3{}",
-            self.backend.for_update()
+            self.backend().for_update()
         ))
         .bind(id)
         .bind(workspace_id)
         .bind(mode.as_str())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(w.conn())
         .await?;
         let Some(row) = row else { return Ok(None) };
         let old = token_from_row(&row)?;
         let mut new = old.clone();
+        // Each field changed, as `{"old": …, "new": …}` in the event.
         let mut changes = Map::new();
+        let mut note = |field: &str, old: Value, new: Value| {
+            changes.insert(field.into(), json!({ "old": old, "new": new }));
+        };
         if let Some(name) = patch.name {
+            note("name", json!(old.name), json!(name));
             new.name = name;
-            changes.insert("name".into(), json!({ "old": old.name, "new": new.name }));
         }
         if let Some(description) = patch.description {
+            note("description", json!(old.description), json!(description));
             new.description = description;
-            changes.insert(
-                "description".into(),
-                json!({ "old": old.description, "new": new.description }),
-            );
         }
         if let Some(metadata) = patch.metadata {
+            note("metadata", json!(old.metadata), json!(metadata));
             new.metadata = metadata;
-            changes.insert(
-                "metadata".into(),
-                json!({ "old": old.metadata, "new": new.metadata }),
-            );
         }
         if let Some(scopes) = patch.scopes {
+            note("scopes", json!(old.scopes), json!(scopes));
             new.scopes = scopes;
-            changes.insert(
-                "scopes".into(),
-                json!({ "old": old.scopes, "new": new.scopes }),
-            );
         }
         if let Some(expires_at) = patch.expires_at {
+            note("expires_at", json!(old.expires_at), json!(expires_at));
             new.expires_at = expires_at;
-            changes.insert(
-                "expires_at".into(),
-                json!({ "old": old.expires_at, "new": new.expires_at }),
-            );
         }
         sqlx::query(
             "UPDATE tokens SET name = $1, description = $2, metadata = $3, scopes = $4, expires_at = $5 \
@@ -458,21 +477,19 @@ impl Store {
         )
         .bind(&new.name)
         .bind(&new.description)
-        .bind(new.metadata.as_ref().map(|m| Value::from(m.clone()).to_string()))
+        .bind(metadata_json(&new.metadata))
         .bind(scopes_json(&new.scopes))
         .bind(new.expires_at.map(to_ms))
         .bind(id)
-        .execute(&mut *tx)
+        .execute(w.conn())
         .await?;
-        append(
-            self.backend,
-            &mut tx,
+        w.record(
             ctx,
             token_event(&new, "token.updated", Value::Object(changes)),
             now,
-        )
-        .await?;
-        self.commit_change(tx).await?;
+        );
+        w.invalidate_caches();
+        w.commit().await?;
         Ok(Some(new))
     }
 
@@ -489,13 +506,13 @@ impl Store {
         ctx: &AuditContext,
         now: DateTime<Utc>,
     ) -> Result<Option<(TokenRecord, Vec<String>)>> {
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         let exists =
             sqlx::query("SELECT 1 FROM tokens WHERE id = $1 AND workspace_id = $2 AND mode = $3")
                 .bind(id)
                 .bind(workspace_id)
                 .bind(mode.as_str())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(w.conn())
                 .await?;
         if exists.is_none() {
             return Ok(None);
@@ -510,27 +527,21 @@ impl Store {
         .bind(id)
         .bind(to_ms(now))
         .bind(reason)
-        .fetch_all(&mut *tx)
+        .fetch_all(w.conn())
         .await?;
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tokens WHERE id = $1"))
             .bind(id)
-            .fetch_one(&mut *tx)
+            .fetch_one(w.conn())
             .await?;
         let token = token_from_row(&row)?;
         if !revoked.is_empty() {
             let mut descendants: Vec<&String> = revoked.iter().filter(|r| *r != id).collect();
             descendants.sort();
             let details = json!({ "reason": reason, "descendants_revoked": descendants });
-            append(
-                self.backend,
-                &mut tx,
-                ctx,
-                token_event(&token, "token.revoked", details),
-                now,
-            )
-            .await?;
+            w.record(ctx, token_event(&token, "token.revoked", details), now);
         }
-        self.commit_change(tx).await?;
+        w.invalidate_caches();
+        w.commit().await?;
         Ok(Some((token, revoked)))
     }
 
@@ -550,7 +561,7 @@ impl Store {
         ctx: &AuditContext,
         now: DateTime<Utc>,
     ) -> Result<Option<TokenRecord>> {
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         let row = sqlx::query(&format!(
             "UPDATE tokens SET \
                previous_secret_hash = CASE WHEN $1 IS NULL THEN NULL ELSE secret_hash END, \
@@ -563,22 +574,51 @@ impl Store {
         .bind(id)
         .bind(workspace_id)
         .bind(mode.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
+        .fetch_optional(w.conn())
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let token = token_from_row(&row)?;
         let details = json!({ "hint": token.hint, "previous_valid_until": previous_valid_until });
-        append(
-            self.backend,
-            &mut tx,
-            ctx,
-            token_event(&token, "token.rotated", details),
-            now,
-        )
-        .await?;
-        self.commit_change(tx).await?;
+        w.record(ctx, token_event(&token, "token.rotated", details), now);
+        w.invalidate_caches();
+        w.commit().await?;
         Ok(Some(token))
+    }
+
+    /// Tokens created through `parent_id` (its direct children), newest
+    /// first, at most `limit`.
+    pub async fn child_tokens(
+        &self,
+        workspace_id: &str,
+        mode: Mode,
+        parent_id: &str,
+        limit: u32,
+    ) -> Result<Vec<TokenRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tokens WHERE parent_id = $1 AND workspace_id = $2 AND mode = $3 \
+             ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(parent_id)
+        .bind(workspace_id)
+        .bind(mode.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// How many tokens created through `id`, at any depth, are not yet
+    /// revoked: those that revoking it would revoke too.
+    pub async fn count_unrevoked_descendants(&self, id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "WITH RECURSIVE tree(id) AS ( \
+                 SELECT id FROM tokens WHERE parent_id = $1 \
+                 UNION ALL SELECT t.id FROM tokens t JOIN tree ON t.parent_id = tree.id) \
+             SELECT count(*) FROM tokens WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Is `id` the token `ancestor`, or created through it at any depth?

@@ -5,8 +5,9 @@ use sqlx::Row;
 
 use tooken_core::api::DailyUsage;
 
+use crate::row::to_ms;
 use crate::sql::{Arg, SqlBuilder};
-use crate::{to_ms, Result, Store};
+use crate::{Result, Store};
 
 /// Rows per statement when recording usage (5 binds each). SQLite finds
 /// each bind's placeholder by a linear search, so binding a statement costs
@@ -43,11 +44,11 @@ impl Store {
         if api_keys.is_empty() && tokens.is_empty() {
             return Ok(());
         }
-        let greatest = self.backend.greatest(
+        let greatest = self.backend().greatest(
             "coalesce(usage_daily.last_used_at, 0)",
             "excluded.last_used_at",
         );
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         let days: Vec<_> = api_keys
             .iter()
             .chain(tokens)
@@ -77,9 +78,9 @@ impl Store {
                  api_calls = usage_daily.api_calls + excluded.api_calls, \
                  last_used_at = {greatest}"
             ));
-            q.query().execute(&mut *tx).await?;
+            q.query().execute(w.conn()).await?;
         }
-        self.commit(tx).await?;
+        w.commit().await?;
         Ok(())
     }
 

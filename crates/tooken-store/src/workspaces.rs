@@ -4,11 +4,11 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
-use tooken_core::Settings;
+use tooken_core::{Settings, WorkspaceName};
 
-use crate::audit::{append, AuditContext, NewEvent};
-use crate::row::{Columns, Key};
-use crate::{from_ms, to_ms, Result, Store, StoreError};
+use crate::audit::{AuditContext, NewEvent};
+use crate::row::{to_ms, Columns, Key};
+use crate::{Result, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
@@ -22,7 +22,7 @@ fn workspace_from_row(row: &(impl Columns + ?Sized)) -> Result<Workspace> {
     Ok(Workspace {
         id: row.text("id")?,
         name: row.text("name")?,
-        created_at: from_ms(row.int("created_at")?),
+        created_at: row.time("created_at")?,
         settings: Settings {
             require_expiration: row.int("require_expiration")? != 0,
             max_token_ttl_seconds: row.opt_int("max_token_ttl_seconds")?,
@@ -33,32 +33,19 @@ fn workspace_from_row(row: &(impl Columns + ?Sized)) -> Result<Workspace> {
     })
 }
 
-/// A workspace name: 1–64 lowercase letters, digits or `-`.
-pub fn is_valid_workspace_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 impl Store {
     /// Creates a workspace with default settings.
     #[tracing::instrument(skip(self, ctx))]
     pub async fn create_workspace(
         &self,
-        name: &str,
+        name: &WorkspaceName,
         ctx: &AuditContext,
         now: DateTime<Utc>,
     ) -> Result<Workspace> {
-        if !is_valid_workspace_name(name) {
-            return Err(StoreError::Conflict(format!(
-                "invalid workspace name {name:?}: use 1–64 lowercase letters, digits or '-'"
-            )));
-        }
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         let ws = Workspace {
             id: new_id(IdKind::Workspace, now),
-            name: name.to_owned(),
+            name: name.to_string(),
             created_at: now,
             settings: Settings::default(),
         };
@@ -69,12 +56,9 @@ impl Store {
         .bind(&ws.name)
         .bind(to_ms(now))
         .bind(&ws.settings.token_prefix)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        append(
-            self.backend,
-            &mut tx,
+        .execute(w.conn())
+        .await?;
+        w.record(
             ctx,
             NewEvent {
                 workspace_id: ws.id.clone(),
@@ -84,12 +68,11 @@ impl Store {
                     kind: "workspace".into(),
                     id: ws.id.clone(),
                 }),
-                details: json!({ "name": name }),
+                details: json!({ "name": ws.name }),
             },
             now,
-        )
-        .await?;
-        self.commit(tx).await?;
+        );
+        w.commit().await?;
         Ok(ws)
     }
 
@@ -123,13 +106,13 @@ impl Store {
         ctx: &AuditContext,
         now: DateTime<Utc>,
     ) -> Result<Settings> {
-        let mut tx = self.begin_write().await?;
+        let mut w = self.write().await?;
         let row = sqlx::query(&format!(
             "SELECT * FROM workspaces WHERE id = $1{}",
-            self.backend.for_update()
+            self.backend().for_update()
         ))
         .bind(workspace_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(w.conn())
         .await?;
         let old = workspace_from_row(&row)?.settings;
         sqlx::query(
@@ -142,11 +125,9 @@ impl Store {
         .bind(&settings.token_prefix)
         .bind(settings.audit_retention_days)
         .bind(workspace_id)
-        .execute(&mut *tx)
+        .execute(w.conn())
         .await?;
-        append(
-            self.backend,
-            &mut tx,
+        w.record(
             ctx,
             NewEvent {
                 workspace_id: workspace_id.to_owned(),
@@ -159,9 +140,9 @@ impl Store {
                 details: json!({ "old": old, "new": settings }),
             },
             now,
-        )
-        .await?;
-        self.commit_change(tx).await?;
+        );
+        w.invalidate_caches();
+        w.commit().await?;
         Ok(settings.clone())
     }
 }

@@ -126,7 +126,11 @@ impl TestAppBuilder {
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let ctx = AuditContext::new(Actor::system());
         let ws = store
-            .create_workspace(tooken_store::DEFAULT_WORKSPACE, &ctx, clock.now())
+            .create_workspace(
+                &tooken_store::DEFAULT_WORKSPACE.parse().unwrap(),
+                &ctx,
+                clock.now(),
+            )
             .await
             .unwrap();
         let (api_key, key) = create_api_key(&store, &ws.id, Mode::Live, clock.now()).await;

@@ -177,8 +177,9 @@ async fn dispatch(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
             );
         }
         AdminCommand::Workspaces(WorkspaceCommand::Create { name }) => {
-            if store.workspace_by_name(&name).await?.is_some() {
-                bail!("a workspace named {name:?} already exists");
+            let name: tooken_core::WorkspaceName = name.parse()?;
+            if store.workspace_by_name(name.as_str()).await?.is_some() {
+                bail!("a workspace named {:?} already exists", name.as_str());
             }
             let ws = store.create_workspace(&name, &ctx, now).await?;
             println!("{}", ws.id);
@@ -350,9 +351,12 @@ async fn users(
             }
             let pw = read_new_password(&email)?;
             let hash = password::hash_password(pw, params).await?;
-            let user = store
-                .create_user(&email, &name, &hash, &ws.id, role, ctx, now)
-                .await?;
+            let new = tooken_store::NewUser {
+                email: &email,
+                name: &name,
+                password_hash: &hash,
+            };
+            let user = store.create_user(new, &ws.id, role, ctx, now).await?;
             eprintln!(
                 "Created {} ({}), {} of workspace {:?}. Sign in at /dashboard/login.",
                 user.email, user.id, role, ws.name

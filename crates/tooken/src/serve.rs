@@ -205,7 +205,10 @@ async fn bootstrap(
         return Ok(());
     }
     let ctx = AuditContext::new(Actor::system());
-    let workspace = match store.create_workspace(DEFAULT_WORKSPACE, &ctx, now).await {
+    let workspace = match store
+        .create_workspace(&DEFAULT_WORKSPACE.parse()?, &ctx, now)
+        .await
+    {
         Ok(w) => w,
         Err(StoreError::Conflict(_)) => {
             tracing::info!("another node created the `{DEFAULT_WORKSPACE}` workspace first");

@@ -13,7 +13,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tooken_core::audit::Actor;
 use tooken_core::SecretHash;
-use tooken_store::{AuditContext, LinkPurpose, NewLink, Role, Store, StoreError, UserLink};
+use tooken_store::{
+    AuditContext, LinkPurpose, NewLink, NewUser, Role, Store, StoreError, UserLink,
+};
 
 use super::error::{DashError, DashResult};
 use super::login::{normalize_email, start_session};
@@ -225,9 +227,11 @@ pub async fn submit(
         .store
         .redeem_link(
             &SecretHash::of(&token),
-            &email,
-            &name,
-            &hash,
+            NewUser {
+                email: &email,
+                name: &name,
+                password_hash: &hash,
+            },
             &ctx,
             state.clock.now(),
         )

@@ -103,7 +103,7 @@ store_test! {
         let ctx = tooken_store::AuditContext::new(tooken_core::audit::Actor::admin_cli());
         let other = app
             .store
-            .create_workspace("other", &ctx, app.clock_now())
+            .create_workspace(&"other".parse().unwrap(), &ctx, app.clock_now())
             .await
             .unwrap();
         let (other_key, _) = app.new_api_key_in(&other.id, Mode::Live).await;

@@ -87,9 +87,11 @@ impl DashApp {
         .unwrap();
         self.store
             .create_user(
-                email,
-                "Test User",
-                &hash,
+                tooken_store::NewUser {
+                    email,
+                    name: "Test User",
+                    password_hash: &hash,
+                },
                 &self.workspace_id,
                 role,
                 &AuditContext::new(Actor::admin_cli()),

@@ -753,7 +753,7 @@ store_test! {
     async fn members_of_several_workspaces_switch_between_them(app) {
         let b = app.owner().await;
         let ctx = tooken_store::AuditContext::new(tooken_core::audit::Actor::admin_cli());
-        let other = app.store.create_workspace("acme", &ctx, app.clock.now()).await.unwrap();
+        let other = app.store.create_workspace(&"acme".parse().unwrap(), &ctx, app.clock.now()).await.unwrap();
         let me = app.store.user_by_email(OWNER_EMAIL).await.unwrap().unwrap();
         app.store.add_member(&other.id, &me, Role::Viewer, &ctx, app.clock.now()).await.unwrap();
         let page = b.get("/dashboard/tokens").await;
@@ -764,7 +764,7 @@ store_test! {
         assert!(page.body.contains("<strong>acme</strong>"), "{}", page.body);
         assert!(page.body.contains("You are a viewer"));
         // A workspace one is not a member of cannot be switched to.
-        let stranger = app.store.create_workspace("stranger", &ctx, app.clock.now()).await.unwrap();
+        let stranger = app.store.create_workspace(&"stranger".parse().unwrap(), &ctx, app.clock.now()).await.unwrap();
         let res = b.post("/dashboard/switch", &[("csrf", &page.csrf()), ("workspace", &stranger.id)]).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN);
     }

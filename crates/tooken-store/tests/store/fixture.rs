@@ -3,7 +3,7 @@ use tooken_core::audit::{Actor, Event};
 use tooken_core::credential::API_KEY_PREFIX;
 use tooken_core::{Credential, Mode};
 use tooken_server::AppState;
-use tooken_store::{ApiKey, AuditContext, NewApiKey, Role, Store, User, Workspace};
+use tooken_store::{ApiKey, AuditContext, NewApiKey, NewUser, Role, Store, User, Workspace};
 use tooken_testkit::{Backend, Fixture, TestStore};
 
 /// A fresh store with workspace `default`, created at `t0`.
@@ -23,7 +23,7 @@ impl Fixture for Fresh {
             .duration_trunc(Duration::milliseconds(1))
             .unwrap();
         let ws = store
-            .create_workspace("default", &system(), t0)
+            .create_workspace(&"default".parse().unwrap(), &system(), t0)
             .await
             .unwrap();
         Fresh {
@@ -52,7 +52,7 @@ impl Fresh {
     /// Another workspace.
     pub async fn workspace(&self, name: &str) -> Workspace {
         self.store
-            .create_workspace(name, &system(), self.t0)
+            .create_workspace(&name.parse().unwrap(), &system(), self.t0)
             .await
             .unwrap()
     }
@@ -61,9 +61,11 @@ impl Fresh {
     pub async fn user(&self, email: &str, role: Role) -> User {
         self.store
             .create_user(
-                email,
-                "Some One",
-                "hash-1",
+                NewUser {
+                    email,
+                    name: "Some One",
+                    password_hash: "hash-1",
+                },
                 &self.ws.id,
                 role,
                 &admin_cli(),

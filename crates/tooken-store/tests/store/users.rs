@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use tooken_core::audit::Actor;
 use tooken_core::SecretHash;
-use tooken_store::{LinkPurpose, MemberChange, NewLink, Role, StoreError};
+use tooken_store::{LinkPurpose, MemberChange, NewLink, NewUser, Role, StoreError};
 
 use crate::fixture::{admin_cli, system};
 
@@ -41,7 +41,7 @@ store_test! {
         let events = s.event_count().await;
         let err = s
             .store
-            .create_user("ada@example.com", "Again", "hash-2", &s.ws.id, Role::Viewer, &admin_cli(), s.t0)
+            .create_user(NewUser { email: "ada@example.com", name: "Again", password_hash: "hash-2" }, &s.ws.id, Role::Viewer, &admin_cli(), s.t0)
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -181,7 +181,7 @@ store_test! {
         assert_eq!((usable.purpose, usable.role, usable.email.as_deref(), usable.expires_at), (LinkPurpose::Setup, Role::Owner, None, expires));
         assert_eq!(s.store.usable_link(&SecretHash::of("setup-secreT"), s.at(10)).await.unwrap(), None);
 
-        let (user, used) = s.store.redeem_link(&hash, "olivia@example.com", "Olivia", "hash-o", &system(), s.at(10)).await.unwrap().unwrap();
+        let (user, used) = s.store.redeem_link(&hash, NewUser { email: "olivia@example.com", name: "Olivia", password_hash: "hash-o" }, &system(), s.at(10)).await.unwrap().unwrap();
         assert_eq!(used, usable);
         assert_eq!(user.email, "olivia@example.com");
         assert_eq!(s.store.member(&s.ws.id, &user.id).await.unwrap().unwrap().role, Role::Owner);
@@ -191,7 +191,7 @@ store_test! {
         assert_eq!(e.details["via"], "setup");
         // Once only.
         assert_eq!(s.store.usable_link(&hash, s.at(11)).await.unwrap(), None);
-        assert_eq!(s.store.redeem_link(&hash, "eve@example.com", "Eve", "h", &system(), s.at(11)).await.unwrap(), None);
+        assert_eq!(s.store.redeem_link(&hash, NewUser { email: "eve@example.com", name: "Eve", password_hash: "h" }, &system(), s.at(11)).await.unwrap(), None);
         assert_eq!(s.store.count_users().await.unwrap(), 1);
     }
 }
@@ -205,9 +205,9 @@ store_test! {
         let hash = SecretHash::of("invite-secret");
         // Past its time it is not usable, nor redeemable.
         assert_eq!(s.store.usable_link(&hash, expires).await.unwrap(), None);
-        assert_eq!(s.store.redeem_link(&hash, "x@example.com", "X", "h", &system(), expires).await.unwrap(), None);
+        assert_eq!(s.store.redeem_link(&hash, NewUser { email: "x@example.com", name: "X", password_hash: "h" }, &system(), expires).await.unwrap(), None);
         // In time, the link's email wins over the one typed.
-        let (user, link) = s.store.redeem_link(&hash, "typed@example.com", "Vic", "h", &system(), s.at(599)).await.unwrap().unwrap();
+        let (user, link) = s.store.redeem_link(&hash, NewUser { email: "typed@example.com", name: "Vic", password_hash: "h" }, &system(), s.at(599)).await.unwrap().unwrap();
         assert_eq!((user.email.as_str(), link.role), ("vic@example.com", Role::Viewer));
         assert_eq!(s.store.member(&s.ws.id, &user.id).await.unwrap().unwrap().role, Role::Viewer);
         assert_eq!(s.store.user_by_email("typed@example.com").await.unwrap(), None);
@@ -220,7 +220,7 @@ store_test! {
         s.store.create_link(link("invite-2", LinkPurpose::Invite, &s.ws.id, Some("vic@example.com"), Role::Owner, s.at(600)), &system(), s.t0).await.unwrap();
         let events = s.event_count().await;
         let hash = SecretHash::of("invite-2");
-        let err = s.store.redeem_link(&hash, "vic@example.com", "Vic", "h", &system(), s.at(1)).await.unwrap_err();
+        let err = s.store.redeem_link(&hash, NewUser { email: "vic@example.com", name: "Vic", password_hash: "h" }, &system(), s.at(1)).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
         assert!(s.store.usable_link(&hash, s.at(2)).await.unwrap().is_some(), "all or nothing: the link is not used up");
         assert_eq!(s.event_count().await, events);

@@ -1,73 +1,5 @@
-//! Knowing when the store changed, so that caches in front of it can be
-//! trusted only while nothing has.
-//!
-//! Writes that can make a cached credential wrong (revoking, rotating,
-//! changing, regenerating or deleting) bump the `store_changes` counter in
-//! their own transaction. Creating things, recording usage and appending
-//! audit events do not: nothing cached can be wrong because of them.
-//!
-//! * SQLite: a synchronous connection of our own reads `PRAGMA
-//!   data_version`, which changes whenever any other connection (the
-//!   server's pool, or `tooken admin` in another process) commits; only then
-//!   is the counter read again. A cache checked against it is never stale by
-//!   even one request. To make the common case cheaper still, the first 48
-//!   bytes of the `-shm` file (the WAL index header, which every commit
-//!   rewrites: its frame count, or its salt when the log restarts) are read
-//!   first; while they are byte for byte what they were at the last full
-//!   check, nothing has committed and the pragma is skipped. A torn or
-//!   failed read only sends the check down the full path.
-//! * PostgreSQL: those writes also send a notification on the
-//!   `tooken_changes` channel in their transaction. Each node (each open
-//!   [`Store`](crate::Store)) keeps one connection listening on the channel
-//!   (`application_name` `tooken-listener`, or the URL's `application_name`
-//!   followed by `-listener`); every change notification bumps a
-//!   generation, and so empties that node's cache before its next lookup.
-//!   While the listener is disconnected the store reports no marker at all,
-//!   so caches are bypassed (fail safe) until it has reconnected and
-//!   resubscribed; resubscribing bumps the generation too, as notifications
-//!   may have been missed.
-//!
-//! # Cross-node guarantee on PostgreSQL
-//!
-//! NOTIFY is asynchronous: PostgreSQL queues a notification at COMMIT and
-//! each listening session forwards it to its node when it gets to it. On a
-//! busy machine one node's copy can land a fraction of a millisecond after
-//! another's — long enough for a client that got the writer's answer to
-//! ask another node and be answered from a stale cache. So a
-//! change-committing write waits, after COMMIT, until every node it knows
-//! has *acknowledged* the change, at most [`ECHO_WAIT`]:
-//!
-//! * Payloads say what they are: `c:NODE:N` a change (N unique per node),
-//!   `a:NODE:ORIGIN:N` an acknowledgement, `h:NODE` a heartbeat (every
-//!   [`HEARTBEAT_INTERVAL`]), `j:NODE` a node that has just subscribed
-//!   (every other node answers with a heartbeat at once), `x:NODE` a node
-//!   closing. Only changes (and payloads this version does not know) bump
-//!   the generation.
-//! * A node that receives another node's change bumps its generation first
-//!   and then acknowledges on its listening connection. The writer returns
-//!   once its own listener has the change back and every node it has heard
-//!   from within [`PEER_TTL`] has acknowledged it.
-//!
-//! So when a write returns, every live node has already emptied its cache:
-//! its very next lookup goes to the database. Limits, stated plainly:
-//!
-//! * A request a node is already answering when the change lands may still
-//!   finish with what it looked up before.
-//! * The wait gives up after [`ECHO_WAIT`] (logging a warning): a node that
-//!   is overloaded or has just died (until [`PEER_TTL`] passes without its
-//!   heartbeat) is not waited for longer, and may apply the change late.
-//! * A node that has just subscribed is waited for once the others have
-//!   heard its join (sent at once); its cache starts empty. Opening the
-//!   store waits (at most [`ECHO_WAIT`]) until as many nodes have answered
-//!   the join as PostgreSQL shows other sessions named `…-listener` on the
-//!   database, so that even a short-lived writer (`tooken admin`) knows
-//!   whom to wait for.
-//! * The wait is skipped while the writer's own listener is down (its cache
-//!   is bypassed then; the other nodes are still notified).
-//! * A listener whose connection dies silently (no reset reaches the node)
-//!   is noticed when its own heartbeat has not come back for [`PEER_TTL`]:
-//!   it is then dropped and re-established, and the cache bypassed
-//!   meanwhile.
+//! PostgreSQL change notifications between nodes, and the wait for every
+//! node's acknowledgement (see the module above).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -79,71 +11,22 @@ use sqlx::AnyPool;
 use tokio::sync::{oneshot, Notify};
 
 /// The notification channel every PostgreSQL change is signalled on.
-pub const CHANNEL: &str = "tooken_changes";
+pub(crate) const CHANNEL: &str = "tooken_changes";
 
 /// How long a change-committing write waits, after COMMIT, for the other
 /// nodes to acknowledge it.
-pub const ECHO_WAIT: Duration = Duration::from_millis(250);
+pub(crate) const ECHO_WAIT: Duration = Duration::from_millis(250);
 
 /// How often each node tells the others it is there.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A node not heard from for this long is no longer waited for; a node
 /// that has not heard its own heartbeat back for this long drops its
 /// listener and subscribes again.
-pub const PEER_TTL: Duration = Duration::from_millis(3500);
+pub(crate) const PEER_TTL: Duration = Duration::from_millis(3500);
 
 /// Pause between attempts to re-establish a lost listener.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
-
-#[derive(Debug)]
-pub(crate) enum Watch {
-    Sqlite(Mutex<SqliteWatch>),
-    Postgres(Arc<PgWatch>),
-}
-
-#[derive(Debug)]
-pub(crate) struct SqliteWatch {
-    conn: rusqlite::Connection,
-    /// (data_version, counter) when last read.
-    seen: Option<(i64, i64)>,
-    /// The `-shm` file, when it could be opened.
-    shm: Option<std::fs::File>,
-    /// Its header at the last full check.
-    shm_seen: Option<[u8; WAL_INDEX_HEADER]>,
-}
-
-/// Bytes of the WAL index header at the start of the `-shm` file.
-const WAL_INDEX_HEADER: usize = 48;
-
-impl SqliteWatch {
-    fn marker(&mut self) -> rusqlite::Result<u64> {
-        let header = self.shm.as_ref().and_then(read_header);
-        if let (Some(h), Some((_, counter))) = (header, self.seen) {
-            if self.shm_seen == Some(h) {
-                return Ok(counter as u64);
-            }
-        }
-        // Remembered before the full check: a commit landing during it
-        // changes the header again, so the next check is a full one too.
-        self.shm_seen = header;
-        let version: i64 = self
-            .conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        if let Some((v, counter)) = self.seen {
-            if v == version {
-                return Ok(counter as u64);
-            }
-        }
-        let counter: i64 = self
-            .conn
-            .prepare_cached("SELECT counter FROM store_changes WHERE id = 1")?
-            .query_row([], |r| r.get(0))?;
-        self.seen = Some((version, counter));
-        Ok(counter as u64)
-    }
-}
 
 /// What this node knows about the PostgreSQL change notifications.
 #[derive(Debug)]
@@ -255,6 +138,13 @@ impl PgWatch {
 
     pub(crate) fn bump(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A value that differs whenever any node may have changed the
+    /// store; `None` while the listener is down.
+    pub(crate) fn marker(&self) -> Option<u64> {
+        self.is_healthy()
+            .then(|| self.generation.load(Ordering::SeqCst))
     }
 
     pub(crate) fn is_healthy(&self) -> bool {
@@ -501,45 +391,37 @@ impl Drop for Echo {
     }
 }
 
-impl Watch {
-    pub(crate) fn sqlite(path: &str) -> Option<Watch> {
-        let flags =
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        match rusqlite::Connection::open_with_flags(path, flags) {
-            Ok(conn) => Some(Watch::Sqlite(Mutex::new(SqliteWatch {
-                conn,
-                seen: None,
-                shm: std::fs::File::open(format!("{path}-shm")).ok(),
-                shm_seen: None,
-            }))),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the SQLite file for changes; caches stay off");
-                None
-            }
-        }
+/// Starts following the other nodes' changes: the listener (on its own
+/// connection, `options`) and the heartbeat. Waits, at most `wait`, until
+/// subscribed, and then (at most [`ECHO_WAIT`]) until every other node
+/// PostgreSQL shows listening has answered this node's join, so that even a
+/// short-lived process (`tooken admin`) knows whom to wait for when it
+/// writes.
+pub(crate) async fn start(
+    pool: &AnyPool,
+    options: PgConnectOptions,
+    wait: Duration,
+) -> Arc<PgWatch> {
+    let pg = Arc::new(PgWatch::new());
+    tokio::spawn(listen(options, pg.clone()));
+    tokio::spawn(heartbeat(pool.clone(), pg.clone()));
+    if !pg.wait_subscribed(wait).await {
+        tracing::warn!("not yet subscribed to store changes; caches are bypassed until then");
+        return pg;
     }
-
-    /// A value that differs whenever the store may have changed; `None` when
-    /// that cannot be known right now.
-    pub(crate) fn marker(&self) -> Option<u64> {
-        match self {
-            Watch::Sqlite(w) => w.lock().unwrap_or_else(|e| e.into_inner()).marker().ok(),
-            Watch::Postgres(w) => w.is_healthy().then(|| w.generation.load(Ordering::SeqCst)),
-        }
+    let listeners: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name LIKE $1",
+    )
+    .bind(format!("%{}", crate::open::LISTENER_SUFFIX))
+    .fetch_one(pool)
+    .await
+    .unwrap_or(0);
+    let others = usize::try_from(listeners - 1).unwrap_or(0);
+    if !pg.wait_for_peers(others, ECHO_WAIT).await {
+        tracing::debug!(others, "not every other node answered at once");
     }
-}
-
-#[cfg(unix)]
-fn read_header(file: &std::fs::File) -> Option<[u8; WAL_INDEX_HEADER]> {
-    use std::os::unix::fs::FileExt;
-    let mut header = [0u8; WAL_INDEX_HEADER];
-    file.read_exact_at(&mut header, 0).ok()?;
-    Some(header)
-}
-
-#[cfg(not(unix))]
-fn read_header(_: &std::fs::File) -> Option<[u8; WAL_INDEX_HEADER]> {
-    None
+    pg
 }
 
 /// Listens for change notifications until the store is closed,
