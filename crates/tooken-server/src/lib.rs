@@ -106,6 +106,11 @@ impl AppState {
         self.with(|s| s.cache = Arc::new(cache))
     }
 
+    /// The same state with another way of gathering use.
+    pub fn with_usage(self, usage: Usage) -> AppState {
+        self.with(|s| s.usage = Arc::new(usage))
+    }
+
     /// The same state with another dashboard configuration.
     pub fn with_dashboard(self, dashboard: dashboard::DashboardState) -> AppState {
         self.with(|s| s.dashboard = Arc::new(dashboard))
@@ -294,7 +299,9 @@ pub async fn serve_with(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                state.usage.flush(&state.store).await;
+                if state.usage.is_periodic() {
+                    state.usage.flush(&state.store).await;
+                }
                 state
                     .failures
                     .flush(&state.store, state.clock.now(), false)
