@@ -3,6 +3,8 @@ the real server."""
 
 from __future__ import annotations
 
+import json
+import zlib
 from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
@@ -15,7 +17,8 @@ from starlette.routing import Route
 
 import tooken
 from conftest import Server
-from stub import closed_port_url
+from stub import Reply, Stub, closed_port_url
+from tooken.credential import _checksum
 from tooken.fastapi import install, require_token
 from tooken.starlette import requires_token
 
@@ -90,6 +93,12 @@ def make_app(verifier: tooken.AsyncVerifier) -> FastAPI:
 
 def asgi(app: object) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service")  # type: ignore[arg-type]
+
+
+def well_formed_token(fill: str) -> str:
+    """A token of the right shape and checksum that Tooken never issued."""
+    head = "tkn_live_" + fill * 30
+    return head + _checksum(zlib.crc32(head.encode()))
 
 
 def bearer(secret: str) -> dict[str, str]:
@@ -214,12 +223,7 @@ async def test_the_cache_is_keyed_by_the_hash_never_the_token(client: tooken.Too
 
 async def test_unreachable_tooken_is_a_503(verify_key: str) -> None:
     v = tooken.AsyncVerifier(verify_key, base_url=closed_port_url())
-    t = "tkn_live_" + "b" * 30
-    import zlib
-
-    from tooken.credential import _checksum
-
-    t += _checksum(zlib.crc32(t.encode()))
+    t = well_formed_token("b")
     async with asgi(make_app(v)) as http:
         r = await http.get("/invoices", headers=bearer(t))
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
@@ -304,3 +308,42 @@ async def test_starlette_decorator(client: tooken.Tooken, verifier: tooken.Async
         assert (r.status_code, r.json()) == (401, UNAUTHORIZED)
         r = await http.get("/invoices", headers=bearer(other.secret))
         assert r.status_code == 403 and r.json()["required_scope"] == "invoices:read"
+
+
+def _token_answer(**extra: object) -> bytes:
+    token = {"id": "tk_caveat", "name": "c", "scopes": ["invoices:read"], "metadata": None, "expires_at": None, "mode": "live"}
+    return json.dumps({"token": token, **extra}).encode()
+
+
+async def test_caveat_answers_are_rendered_and_never_reused() -> None:
+    """Until the server has caveats, a small HTTP server gives the answers
+    SPEC §11 describes."""
+    secret = well_formed_token("c")
+    cases = [
+        (_token_answer(valid=False, code="RATE_LIMITED", retry_after_seconds=7), 429),
+        (_token_answer(valid=False, code="USAGE_EXCEEDED", remaining_uses=0), 403),
+        (_token_answer(valid=False, code="IP_NOT_ALLOWED"), 403),
+    ]
+    for body, status in cases:
+        with Stub([Reply(200, body)]) as stub:
+            v = tooken.AsyncVerifier(client=tooken.AsyncTooken("tkn_live_v", base_url=stub.url, max_retries=0))
+            async with asgi(make_app(v)) as http:
+                r = await http.get("/invoices", headers=bearer(secret))
+            assert r.status_code == status, body
+            if status == 429:
+                assert r.headers["retry-after"] == "7"
+                assert r.json()["error"] == "rate_limited"
+            else:
+                assert r.json()["error"] == "forbidden" and "required_scope" not in r.json()
+    limited = _token_answer(
+        valid=True,
+        code="VALID",
+        rate_limits=[{"name": "default", "limit": 10, "remaining": 9, "reset_at": "2030-01-01T00:00:00Z"}],
+    )
+    with Stub([Reply(200, limited)]) as stub:
+        v = tooken.AsyncVerifier(client=tooken.AsyncTooken("tkn_live_v", base_url=stub.url, max_retries=0))
+        async with asgi(make_app(v)) as http:
+            for _ in range(3):
+                assert (await http.get("/invoices", headers=bearer(secret))).status_code == 200
+        assert len(stub.seen) == 3, "every use of a rate-limited token reaches Tooken"
+        assert len(v.cache) == 0

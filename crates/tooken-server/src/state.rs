@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use tooken_core::Clock;
-use tooken_service::{CredentialCache, Service};
+use tooken_service::{CredentialCache, Service, Usage};
 use tooken_store::Store;
 
 use crate::dashboard::DashboardState;
@@ -60,6 +60,11 @@ impl AppState {
     /// The same state with another credential cache.
     pub fn with_cache(self, cache: CredentialCache) -> AppState {
         self.with(|s| s.service = s.service.clone().with_cache(cache))
+    }
+
+    /// The same state with another way of gathering use.
+    pub fn with_usage(self, usage: Usage) -> AppState {
+        self.with(|s| s.service = s.service.clone().with_usage(usage))
     }
 
     /// The same state with another dashboard configuration (its sign-in

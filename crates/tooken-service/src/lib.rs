@@ -124,6 +124,11 @@ impl Service {
         self.with(|s| s.credentials = s.credentials.clone().with_cache(Arc::new(cache)))
     }
 
+    /// The same service with another way of gathering use.
+    pub fn with_usage(self, usage: Usage) -> Service {
+        self.with(|s| s.usage = Arc::new(usage))
+    }
+
     /// The same service with another sign-in policy.
     pub fn with_sign_in(self, policy: SignInPolicy) -> Service {
         self.with(|s| s.sign_in = Arc::new(sign_in::SignIn::new(policy)))
@@ -165,11 +170,14 @@ impl Service {
         Ok(self.0.store.ping().await?)
     }
 
-    /// Writes out what is gathered in memory: use of credentials, and the
-    /// authentication failures whose window has closed (all of them when
-    /// `all`, at shutdown).
+    /// Writes out what is gathered in memory: use of credentials (unless
+    /// it is held until the end: see [`Usage::held_until_stop`]), and the
+    /// authentication failures whose window has closed; everything when
+    /// `all` (at shutdown).
     pub async fn flush(&self, all: bool) {
-        self.0.usage.flush(&self.0.store).await;
+        if all || self.0.usage.is_periodic() {
+            self.0.usage.flush(&self.0.store).await;
+        }
         self.0.failures.flush(&self.0.store, self.now(), all).await;
     }
 }

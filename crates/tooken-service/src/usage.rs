@@ -21,10 +21,22 @@ pub enum Use {
     ApiCall,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Usage {
     // std Mutex: held for a map update only, never across an await.
     pending: Mutex<Pending>,
+    /// Written out every [`FLUSH_INTERVAL`] while serving (else only when
+    /// the server stops, or when asked).
+    periodic: bool,
+}
+
+impl Default for Usage {
+    fn default() -> Self {
+        Usage {
+            pending: Mutex::default(),
+            periodic: true,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +110,21 @@ fn batches(map: &HashMap<String, Tally>) -> Vec<UsageBatch> {
 }
 
 impl Usage {
+    /// Use gathered in memory and written out only when the server stops
+    /// (or [`Usage::flush`] is called): for telling a request's own writes
+    /// from a periodic flush.
+    pub fn held_until_stop() -> Usage {
+        Usage {
+            periodic: false,
+            ..Usage::default()
+        }
+    }
+
+    /// Is gathered use written out every [`FLUSH_INTERVAL`] while serving?
+    pub fn is_periodic(&self) -> bool {
+        self.periodic
+    }
+
     pub fn record_api_key(&self, id: &str, at: DateTime<Utc>) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         add(&mut p.api_keys, id, at, Use::ApiCall);

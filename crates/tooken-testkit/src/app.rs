@@ -271,6 +271,19 @@ impl TestApp {
         node
     }
 
+    /// Waits until the store follows its changes, so that caches are
+    /// trusted (at once on SQLite; on PostgreSQL once the change listener
+    /// is subscribed, until then every lookup bypasses the cache).
+    pub async fn wait_for_change_feed(&self) {
+        let store = self.store.clone();
+        crate::eventually(
+            "the store follows its changes",
+            std::time::Duration::from_secs(10),
+            || std::future::ready(store.change_marker().is_some()),
+        )
+        .await;
+    }
+
     /// Creates an API key straight in the store, as `tooken admin` does.
     pub async fn new_api_key(&self, mode: Mode) -> (String, ApiKey) {
         self.new_api_key_in(&self.workspace_id, mode).await

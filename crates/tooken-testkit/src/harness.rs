@@ -95,7 +95,7 @@ pub fn main() -> ! {
 /// test needing something missing is ignored (or fails under
 /// `TOOKEN_TEST_REQUIRE_ALL=1`), with one line saying so per missing thing.
 pub fn run(more: Vec<Test>) -> ! {
-    let args = Arguments::from_args();
+    let (args, filters) = arguments();
     let mut tests: Vec<Test> = inventory::iter::<Registered>
         .into_iter()
         .map(|r| Test {
@@ -118,6 +118,9 @@ pub fn run(more: Vec<Test>) -> ! {
     let mut missing_for: BTreeMap<String, usize> = BTreeMap::new();
     let mut trials = Vec::with_capacity(tests.len());
     for test in tests {
+        if !filters.is_empty() && !filters.iter().any(|f| matches(&args, f, &test.name)) {
+            continue;
+        }
         let selected = !args.is_filtered_out(&Trial::test(test.name.clone(), || Ok(())));
         let mut missing = test.missing.clone();
         if selected {
@@ -160,6 +163,49 @@ pub fn run(more: Vec<Test>) -> ! {
         }
     }
     libtest_mimic::run(&args, trials).exit()
+}
+
+/// The command line, as libtest takes it. libtest-mimic takes one filter,
+/// libtest any number (a test runs when it matches one): with several, they
+/// are returned apart (the harness applies them) and none is left in the
+/// arguments.
+fn arguments() -> (Arguments, Vec<String>) {
+    // Options followed by a value.
+    const VALUED: [&str; 6] = [
+        "--test-threads",
+        "--logfile",
+        "--skip",
+        "--color",
+        "--format",
+        "-Z",
+    ];
+    let mut rest = Vec::new();
+    let mut filters = Vec::new();
+    let mut all = std::env::args();
+    rest.extend(all.next());
+    while let Some(arg) = all.next() {
+        if VALUED.contains(&arg.as_str()) {
+            rest.push(arg);
+            rest.extend(all.next());
+        } else if arg.starts_with('-') {
+            rest.push(arg);
+        } else {
+            filters.push(arg);
+        }
+    }
+    if filters.len() == 1 {
+        // libtest-mimic's own filter: it counts what it filtered out.
+        rest.extend(filters.pop());
+    }
+    (Arguments::from_iter(rest), filters)
+}
+
+/// Does `name` match `filter` (all of it with `--exact`, else a part)?
+fn matches(args: &Arguments, filter: &str, name: &str) -> bool {
+    match args.exact {
+        true => name == filter,
+        false => name.contains(filter),
+    }
 }
 
 /// Registers test functions of this module with the [`harness`](self)
@@ -207,9 +253,9 @@ macro_rules! tests {
 /// ([`Fixture`](crate::Fixture)) each run starts on a fresh store; a binary
 /// usually wraps this in a `store_test!` of its own that names it.
 ///
-/// `async fn NAME(app) { … }`, `async fn NAME(mut app) { … }`, or
-/// `async fn NAME(app with ADJUST) { … }` where `ADJUST` changes the
-/// server's state before it serves (`FnOnce(AppState) -> AppState`).
+/// `async fn NAME(app) { … }`, `async fn NAME(app with ADJUST) { … }`
+/// where `ADJUST` changes the server's state before it serves
+/// (`FnOnce(AppState) -> AppState`), each also with `mut app`.
 #[macro_export]
 macro_rules! store_test {
     ($fixture:ty; async fn $name:ident($app:ident) $body:block) => {
@@ -217,6 +263,12 @@ macro_rules! store_test {
     };
     ($fixture:ty; async fn $name:ident(mut $app:ident) $body:block) => {
         $crate::store_test!(@emit $fixture, $name, $app, (|state| state), {
+            let mut $app = $app;
+            $body
+        });
+    };
+    ($fixture:ty; async fn $name:ident(mut $app:ident with $adjust:expr) $body:block) => {
+        $crate::store_test!(@emit $fixture, $name, $app, ($adjust), {
             let mut $app = $app;
             $body
         });

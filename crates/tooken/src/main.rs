@@ -10,6 +10,7 @@ mod audit;
 mod audit_file;
 mod client;
 mod config;
+mod healthcheck;
 mod outcome;
 mod scan;
 mod serve;
@@ -23,10 +24,19 @@ use crate::outcome::{Failure, Outcome};
 /// Default store: an embedded SQLite file in the current directory.
 pub const DEFAULT_DATABASE: &str = "sqlite://tooken.db";
 
+/// `tooken --version`: the version and the commit it was built from (see
+/// `build.rs`), e.g. `tooken 0.1.0 (commit 3f2a9c1d8e7b)`.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TOOKEN_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tooken",
-    version,
+    version = VERSION,
     about = "Self-hosted credential service: scoped, expiring, revocable tokens",
     after_help = "Client commands read TOOKEN_API_KEY (an API key or a token), \
                   TOOKEN_URL (default http://127.0.0.1:7878) and, for an https:// URL \
@@ -55,6 +65,9 @@ enum Command {
     Whoami(client::WhoamiArgs),
     /// Find Tooken API keys and tokens in files (exit 1 when any is found).
     Scan(scan::ScanArgs),
+    /// Ask a running server whether it is alive (exit 0) or not (exit 1),
+    /// e.g. as a container health check.
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Check the configuration file.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -95,6 +108,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(command) => audit::run(command).await,
             Command::Whoami(args) => client::whoami(args).await,
             Command::Scan(args) => scan::run(args),
+            Command::Healthcheck(args) => healthcheck::run(args).await,
             Command::Config(command) => config::run(command),
             Command::Completions { shell } => {
                 let mut out = Vec::new();

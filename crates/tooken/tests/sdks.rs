@@ -1,19 +1,23 @@
 //! The SDKs beyond Rust, tested against this build of `tooken serve`.
 //!
-//! Each trial runs one SDK's own test suite (which starts the server from
-//! `TOOKEN_BIN` on a fresh store). A suite whose toolchain or packages are
-//! missing is reported as *ignored* with a one-line notice saying how to
-//! install them; with `TOOKEN_TEST_REQUIRE_ALL=1` (as in CI) it fails
-//! instead.
+//! Each test runs one SDK's own test suite (which starts the server from
+//! `TOOKEN_BIN` on a fresh store), through tooken-testkit's harness: a
+//! suite whose toolchain or packages are missing is reported as *ignored*
+//! with a one-line notice saying how to install them; with
+//! `TOOKEN_TEST_REQUIRE_ALL=1` (as in CI) it fails instead.
 //!
 //! - `python_sdk`: `pytest` over `clients/python/tests`, in the virtualenv
 //!   `scripts/python-sdk-env.sh` makes (`<target>/python-sdk`), or the
 //!   Python named by `TOOKEN_PYTHON`.
+//! - `typescript_sdk`: `npm test` in `clients/typescript` (builds the
+//!   package and its tests with `tsc`, then `node --test`), once `npm ci`
+//!   has installed its dev dependencies; Node ≥ 18.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use libtest_mimic::{Arguments, Failed, Trial};
+use tooken_testkit::harness::{run, Test};
+use tooken_testkit::Service;
 
 const TOOKEN_BIN: &str = env!("CARGO_BIN_EXE_tooken");
 
@@ -34,52 +38,36 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-fn required() -> bool {
-    std::env::var("TOOKEN_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1")
-}
-
-/// A suite that can run, or why it cannot.
-enum Readiness {
-    Ready(Command),
-    Missing(String),
-}
-
-/// A trial for a suite: run when ready; when not, ignored with a notice,
-/// or failed under `TOOKEN_TEST_REQUIRE_ALL=1`.
-fn trial(name: &'static str, readiness: Readiness) -> Trial {
+/// The test for one SDK's suite: run when `readiness` is a command; when
+/// it says what is missing, ignored with a notice (or failed under
+/// `TOOKEN_TEST_REQUIRE_ALL=1`).
+fn suite(name: &'static str, service: Service, readiness: Result<Command, String>) -> Test {
     match readiness {
-        Readiness::Ready(command) => Trial::test(name, move || run_suite(name, command)),
-        Readiness::Missing(why) if required() => Trial::test(name, move || {
-            Err(
-                format!("{name} is required (TOOKEN_TEST_REQUIRE_ALL=1) but cannot run: {why}")
-                    .into(),
-            )
-        }),
-        Readiness::Missing(why) => {
-            eprintln!("note: {name} ignored: {why}");
-            Trial::test(name, || Ok(())).with_ignored_flag(true)
-        }
+        Ok(command) => Test::sync(name, move || run_suite(name, command)).needs(service),
+        Err(why) => Test::sync(name, || {}).needs(service).unless(Some(why)),
     }
 }
 
-fn run_suite(name: &str, mut command: Command) -> Result<(), Failed> {
+fn run_suite(name: &str, mut command: Command) {
     let output = command
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("{name}: cannot start {command:?}: {e}"))?;
+        .unwrap_or_else(|e| panic!("{name}: cannot start {command:?}: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    if output.status.success() {
-        // The runner's closing line (e.g. "120 passed in 20s"), for the log.
-        if let Some(last) = stdout.lines().rev().find(|l| !l.trim().is_empty()) {
-            println!("{name}: {}", last.trim().trim_matches('='));
-        }
-        return Ok(());
+    assert!(
+        output.status.success(),
+        "{name} failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    // The runner's count of passed tests ("120 passed in 20s", "# pass 75"),
+    // for the log.
+    if let Some(last) = stdout.lines().rev().find(|l| l.contains("pass")) {
+        println!("{name}: {}", last.trim().trim_matches('='));
     }
-    Err(format!("{name} failed ({}):\n{stdout}\n{stderr}", output.status).into())
 }
 
-fn python_sdk() -> Readiness {
+fn python_sdk() -> Result<Command, String> {
     let root = workspace_root();
     let python = match std::env::var_os("TOOKEN_PYTHON") {
         Some(p) => PathBuf::from(p),
@@ -88,7 +76,7 @@ fn python_sdk() -> Readiness {
     let hint = "run scripts/python-sdk-env.sh (or set TOOKEN_PYTHON to a Python with \
                 clients/python/requirements-test.txt installed)";
     if !python.exists() {
-        return Readiness::Missing(format!("no Python at {}: {hint}", python.display()));
+        return Err(format!("no Python at {}: {hint}", python.display()));
     }
     let probe = Command::new(&python)
         .args([
@@ -104,12 +92,12 @@ fn python_sdk() -> Readiness {
         Ok(out) => {
             let why = String::from_utf8_lossy(&out.stderr);
             let why = why.lines().last().unwrap_or("import failed");
-            return Readiness::Missing(format!(
+            return Err(format!(
                 "{} cannot run the suite ({why}): {hint}",
                 python.display()
             ));
         }
-        Err(e) => return Readiness::Missing(format!("{}: {e}: {hint}", python.display())),
+        Err(e) => return Err(format!("{}: {e}: {hint}", python.display())),
     }
     let sdk = root.join("clients/python");
     let mut command = Command::new(python);
@@ -123,11 +111,41 @@ fn python_sdk() -> Readiness {
         .env_remove("TOOKEN_URL")
         .env_remove("TOOKEN_API_KEY")
         .env_remove("TOOKEN_VERIFY_KEY");
-    Readiness::Ready(command)
+    Ok(command)
+}
+
+fn typescript_sdk() -> Result<Command, String> {
+    let sdk = workspace_root().join("clients/typescript");
+    let hint = "install Node.js ≥ 18 with npm, then run `npm ci --prefix clients/typescript`";
+    let version = match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        _ => return Err(format!("no `node` on PATH: {hint}")),
+    };
+    let major = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major.is_none_or(|m| m < 18) {
+        return Err(format!("node {version} is older than 18: {hint}"));
+    }
+    if !sdk.join("node_modules/typescript/package.json").exists() {
+        return Err(format!("no clients/typescript/node_modules: {hint}"));
+    }
+    let mut command = Command::new("npm");
+    command
+        .args(["test", "--silent"])
+        .current_dir(&sdk)
+        .env("TOOKEN_BIN", TOOKEN_BIN)
+        .env_remove("TOOKEN_URL")
+        .env_remove("TOOKEN_API_KEY")
+        .env_remove("TOOKEN_VERIFY_KEY");
+    Ok(command)
 }
 
 fn main() {
-    let args = Arguments::from_args();
-    let trials = vec![trial("python_sdk", python_sdk())];
-    libtest_mimic::run(&args, trials).exit();
+    run(vec![
+        suite("python_sdk", Service::Python, python_sdk()),
+        suite("typescript_sdk", Service::Node, typescript_sdk()),
+    ]);
 }

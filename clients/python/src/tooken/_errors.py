@@ -175,7 +175,10 @@ class UnexpectedResponseError(APIStatusError):
 
 class WebhookVerificationError(TookenError):
     """A webhook request whose signature or timestamp does not check out.
-    Answer it ``400`` and do not act on it."""
+    Answer it ``400`` and do not act on it. `error` says why
+    (``missing_header``, ``invalid_timestamp``, ``timestamp_too_old``,
+    ``timestamp_too_new``, ``no_matching_signature``, ``invalid_secret``,
+    ``invalid_body``)."""
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

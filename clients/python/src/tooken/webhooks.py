@@ -40,16 +40,25 @@ __all__ = ["verify", "sign", "WebhookVerificationError", "DEFAULT_TOLERANCE"]
 #: How far (seconds) a delivery's timestamp may be from now, either way.
 DEFAULT_TOLERANCE = 300
 _PREFIX = "whsec_"
+_MIN_KEY_BYTES, _MAX_KEY_BYTES = 24, 64
+
+
+def _fail(code: str, message: str) -> WebhookVerificationError:
+    return WebhookVerificationError(message, error=code)
 
 
 def _key(secret: str) -> bytes:
     if not isinstance(secret, str) or not secret:
-        raise WebhookVerificationError("the webhook secret is empty")
+        raise _fail("invalid_secret", "the webhook secret is empty")
     raw = secret[len(_PREFIX) :] if secret.startswith(_PREFIX) else secret
     try:
-        return base64.b64decode(raw, validate=True)
+        # Padded or not, as Standard Webhooks libraries accept it.
+        key = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
     except (binascii.Error, ValueError) as e:
-        raise WebhookVerificationError("the webhook secret is not whsec_ followed by base64") from e
+        raise _fail("invalid_secret", "the webhook secret is not whsec_ followed by base64") from e
+    if not _MIN_KEY_BYTES <= len(key) <= _MAX_KEY_BYTES:
+        raise _fail("invalid_secret", "a webhook secret is whsec_ followed by the base64 of 24 to 64 bytes")
+    return key
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -60,9 +69,9 @@ def _header(headers: Mapping[str, str], name: str) -> str:
             if k.lower() == name:
                 value = v
                 break
-    if value is None or not str(value).strip():
-        raise WebhookVerificationError(f"the {name} header is missing")
-    return str(value).strip()
+    if value is None:
+        raise _fail("missing_header", f"missing header {name}")
+    return str(value)
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes | str) -> str:
@@ -88,40 +97,51 @@ def verify(
     `secret` is the endpoint's signing secret (``whsec_…``), or several
     (during your own rotation); `headers` the request's headers (any
     mapping; names are matched case-insensitively); `body` the raw body,
-    exactly as received. Raises `WebhookVerificationError` when a header
-    is missing, the timestamp is more than `tolerance` seconds from `now`
-    (either way: a replay, or a clock far off), or no signature matches.
+    exactly as received. Raises `WebhookVerificationError` whose `error`
+    says why, with the same codes as Tooken's own check
+    (``tooken-core``'s ``webhook::verify``, whose test vectors this SDK
+    shares): ``missing_header``, ``invalid_timestamp``,
+    ``timestamp_too_old`` (more than `tolerance` seconds before `now`: a
+    replay?), ``timestamp_too_new``, ``no_matching_signature``; and
+    ``invalid_secret`` for a secret that is not ``whsec_`` + base64,
+    ``invalid_body`` for a signed body that is not JSON.
     """
     secrets = [secret] if isinstance(secret, str) else list(secret)
     if not secrets:
-        raise WebhookVerificationError("no webhook secret given")
+        raise _fail("invalid_secret", "no webhook secret given")
+    keys = [_key(s) for s in secrets]
     msg_id = _header(headers, "webhook-id")
     stamp = _header(headers, "webhook-timestamp")
     signatures = _header(headers, "webhook-signature")
-    try:
-        timestamp = int(stamp)
-    except ValueError as e:
-        raise WebhookVerificationError("the webhook-timestamp header is not a number") from e
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance:
-        raise WebhookVerificationError("the webhook timestamp is too far from now (a replay, or a clock far off)")
+    if not stamp or not stamp.isascii() or not stamp.isdigit():
+        raise _fail("invalid_timestamp", "webhook-timestamp is not a number of seconds")
+    timestamp = int(stamp)
+    current = int(time.time() if now is None else now)
+    if current - timestamp > tolerance:
+        raise _fail("timestamp_too_old", "webhook-timestamp is too old (a replay, or a clock far off)")
+    if timestamp - current > tolerance:
+        raise _fail("timestamp_too_new", "webhook-timestamp is too far in the future (a clock far off)")
+    payload = body.encode() if isinstance(body, str) else bytes(body)
+    signed = f"{msg_id}.{timestamp}.".encode() + payload
+    expected = [hmac.new(key, signed, hashlib.sha256).digest() for key in keys]
     presented = []
-    for part in signatures.split():
-        version, _, value = part.partition(",")
-        if version == "v1" and value:
-            presented.append(value)
-    if not presented:
-        raise WebhookVerificationError("the webhook-signature header has no v1 signature")
-    expected = [sign(s, msg_id, timestamp, body)[3:] for s in secrets]
-    # Every pair is compared, in constant time each, so the time taken
+    for entry in signatures.split(" "):
+        version, _, value = entry.partition(",")
+        if version != "v1" or not value:
+            continue  # other versions are not ours to check
+        try:
+            presented.append(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
+            continue
+    # Every pair is compared, each in constant time, so the time taken
     # does not tell which signature came close.
     matched = False
     for want in expected:
         for got in presented:
-            matched |= hmac.compare_digest(want.encode(), got.encode())
+            matched |= hmac.compare_digest(want, got)
     if not matched:
-        raise WebhookVerificationError("no webhook signature matches")
+        raise _fail("no_matching_signature", "no signature matches")
     try:
-        return json.loads(body)
+        return json.loads(payload)
     except ValueError as e:
-        raise WebhookVerificationError("the webhook body is not JSON") from e
+        raise _fail("invalid_body", "the webhook body is not JSON") from e

@@ -2,7 +2,11 @@
 //! limits are cut from seconds to about one: oversized heads, too many
 //! headers, heads and bodies sent a byte at a time, idle connections,
 //! malformed HTTP, the connection cap, and TLS clients that never finish a
-//! handshake. Each test bounds everything it waits for.
+//! handshake. Each test bounds everything it waits for (`PATIENCE`, a hang
+//! guard), but asserts no upper bound on how long an answer takes: on a
+//! busy machine anything can be slow. That others are served while hostile
+//! clients hold connections is shown by order: they are answered while
+//! those connections are still open.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -114,15 +118,18 @@ fn healthz_with(extra: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// A well-behaved client: GET /healthz on a new connection, answered 200
-/// within `within`.
-async fn assert_served_within(addr: SocketAddr, within: Duration) {
-    let started = Instant::now();
-    let answer = tokio::time::timeout(within, exchange(addr, &healthz_with("")))
+/// A well-behaved client: GET /healthz on a new connection, answered 200.
+async fn assert_served(addr: SocketAddr) {
+    let answer = tokio::time::timeout(PATIENCE, exchange(addr, &healthz_with("")))
         .await
-        .unwrap_or_else(|_| panic!("a well-behaved client waited over {within:?}"));
+        .expect("a well-behaved client was never answered");
     assert_eq!(status_of(&answer), 200, "{answer}");
-    assert!(started.elapsed() < within);
+}
+
+/// The server has neither closed `stream` nor sent anything on it.
+fn still_open(stream: &tokio::net::tcp::OwnedReadHalf) -> bool {
+    let mut buf = [0u8; 1];
+    matches!(stream.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 async fn a_request_head_over_16_kib_is_431_and_one_under_is_served() {
@@ -178,25 +185,34 @@ async fn more_than_100_headers_is_431_and_100_are_served() {
     assert_eq!(status_of(&answer), 200, "100 headers: {answer}");
 }
 
-async fn a_head_sent_a_byte_at_a_time_is_cut_off_while_others_are_served() {
-    let app = start(short_limits()).await;
-    let stream = TcpStream::connect(app.addr).await.unwrap();
-    let (mut reader, mut writer) = stream.into_split();
-    let started = Instant::now();
-    // Four bytes a second, never finishing the head.
-    let trickle = tokio::spawn(async move {
-        for byte in b"GET /healthz HTTP/1.1\r\nHost: tooken\r\nX-Slow: abcdefghijklmnopqrstuvwxyz" {
+/// Sends `bytes` on `writer` one at a time, `every` apart, until done or
+/// the server stops reading.
+fn trickle(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    bytes: &'static [u8],
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        for byte in bytes {
             if writer.write_all(&[*byte]).await.is_err() {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(every).await;
         }
-    });
-    // Meanwhile others are served as usual.
-    for _ in 0..3 {
-        assert_served_within(app.addr, Duration::from_millis(500)).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        // Then hold the connection, saying nothing more.
+        std::future::pending::<()>().await;
+    })
+}
+
+const SLOW_HEAD: &[u8] =
+    b"GET /healthz HTTP/1.1\r\nHost: tooken\r\nX-Slow: abcdefghijklmnopqrstuvwxyz";
+
+async fn a_head_sent_a_byte_at_a_time_is_cut_off() {
+    let app = start(short_limits()).await;
+    let (mut reader, writer) = TcpStream::connect(app.addr).await.unwrap().into_split();
+    let started = Instant::now();
+    // Four bytes a second, never finishing the head.
+    let trickling = trickle(writer, SLOW_HEAD, Duration::from_millis(250));
     let answer = read_until_closed(&mut reader).await;
     let lasted = started.elapsed();
     assert!(
@@ -205,20 +221,82 @@ async fn a_head_sent_a_byte_at_a_time_is_cut_off_while_others_are_served() {
         String::from_utf8_lossy(&answer)
     );
     assert!(
-        lasted >= LIMIT - Duration::from_millis(100) && lasted < LIMIT * 3,
+        lasted >= LIMIT - Duration::from_millis(100),
         "closed after {lasted:?}, the limit is {LIMIT:?}"
     );
-    trickle.abort();
+    trickling.abort();
+}
+
+async fn others_are_served_while_slow_and_idle_clients_hold_connections() {
+    // Limits long enough that no held connection is cut during the test.
+    let app = start(Limits {
+        header_read_timeout: PATIENCE,
+        request_timeout: PATIENCE,
+        ..Limits::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    let mut trickling = Vec::new();
+    // A head and a body sent a byte at a time.
+    let body_head = format!(
+        "POST /v1/tokens HTTP/1.1\r\nHost: tooken\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+        app.api_key
+    );
+    for (head, rest) in [
+        ("", SLOW_HEAD),
+        (body_head.as_str(), &b"{{{{{{{{{{{{{{{{{{{{"[..]),
+    ] {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let (reader, writer) = stream.into_split();
+        trickling.push(trickle(writer, rest, Duration::from_millis(100)));
+        held.push(reader);
+    }
+    // Idle connections, and some that sent half a head.
+    for i in 0..100 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        if i % 5 == 0 {
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHo")
+                .await
+                .unwrap();
+        }
+        let (reader, writer) = stream.into_split();
+        trickling.push(tokio::spawn(async move {
+            let _writer = writer;
+            std::future::pending::<()>().await
+        }));
+        held.push(reader);
+    }
+    for _ in 0..3 {
+        assert_served(app.addr).await;
+    }
+    for (i, stream) in held.iter().enumerate() {
+        assert!(
+            still_open(stream),
+            "held connection {i} was closed before others were served"
+        );
+    }
+    for t in trickling {
+        t.abort();
+    }
 }
 
 async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
-    let app = start(short_limits()).await;
+    // Longer than the others' limit: the pause below must stay well within it.
+    const IDLE: Duration = Duration::from_secs(3);
+    let app = start(Limits {
+        header_read_timeout: IDLE,
+        ..short_limits()
+    })
+    .await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
     stream.write_all(HEALTHZ).await.unwrap();
     assert_eq!(read_answer(&mut stream).await, 200);
     let idle_since = Instant::now();
     // Still open a moment later: a second request on it is served.
-    tokio::time::sleep(LIMIT / 2).await;
+    tokio::time::sleep(IDLE / 3).await;
     stream.write_all(HEALTHZ).await.unwrap();
     assert_eq!(read_answer(&mut stream).await, 200, "kept alive");
     let idle_since_second = Instant::now();
@@ -226,11 +304,11 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
     assert!(rest.is_empty(), "{rest:?}");
     let idle = idle_since_second.elapsed();
     assert!(
-        idle >= LIMIT - Duration::from_millis(100) && idle < LIMIT * 3,
-        "closed after {idle:?} idle, the limit is {LIMIT:?}"
+        idle >= IDLE - Duration::from_millis(100),
+        "closed after {idle:?} idle, the limit is {IDLE:?}"
     );
     assert!(
-        idle_since.elapsed() > LIMIT,
+        idle_since.elapsed() >= IDLE + IDLE / 3,
         "the second request reset the clock"
     );
 }
@@ -242,7 +320,7 @@ fn open_files_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-async fn hundreds_of_idle_connections_neither_block_others_nor_stay_open() {
+async fn hundreds_of_idle_connections_are_closed_after_the_header_timeout() {
     let app = start(short_limits()).await;
     // Both ends of each connection are in this process: a quarter of the
     // descriptors allowed, at most 500 connections, leaves room for the
@@ -256,25 +334,17 @@ async fn hundreds_of_idle_connections_neither_block_others_nor_stay_open() {
     for _ in 0..idle {
         connections.push(TcpStream::connect(app.addr).await.unwrap());
     }
-    let opened = Instant::now();
-    assert_served_within(app.addr, Duration::from_millis(500)).await;
     // A few that sent half a head, too.
     for c in connections.iter_mut().take(20) {
         c.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
     }
-    assert_served_within(app.addr, Duration::from_millis(500)).await;
     let closing = connections
         .into_iter()
         .map(|mut c| tokio::spawn(async move { read_until_closed(&mut c).await.is_empty() }));
     for c in closing.collect::<Vec<_>>() {
         assert!(c.await.unwrap(), "an idle connection got an answer");
     }
-    assert!(
-        opened.elapsed() < LIMIT * 4,
-        "idle connections stayed open for {:?}",
-        opened.elapsed()
-    );
-    assert_served_within(app.addr, Duration::from_millis(500)).await;
+    assert_served(app.addr).await;
 }
 
 async fn a_body_sent_too_slowly_is_408_in_the_error_shape() {
@@ -309,7 +379,7 @@ async fn a_body_sent_too_slowly_is_408_in_the_error_shape() {
     assert_eq!(body["error"], "request_timeout", "{body}");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
     assert!(
-        lasted >= LIMIT - Duration::from_millis(100) && lasted < LIMIT * 3,
+        lasted >= LIMIT - Duration::from_millis(100),
         "answered after {lasted:?}, the limit is {LIMIT:?}"
     );
     let page = app.client.list_tokens(&Default::default()).await.unwrap();
@@ -363,10 +433,14 @@ async fn beyond_the_connection_cap_a_client_waits_and_is_then_served() {
         ..short_limits()
     })
     .await;
-    let first = TcpStream::connect(app.addr).await.unwrap();
-    let second = TcpStream::connect(app.addr).await.unwrap();
-    // Let the server accept both before the third arrives.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Both are served once, so the server has surely taken them, and kept
+    // open.
+    let mut first = TcpStream::connect(app.addr).await.unwrap();
+    let mut second = TcpStream::connect(app.addr).await.unwrap();
+    for c in [&mut first, &mut second] {
+        c.write_all(HEALTHZ).await.unwrap();
+        assert_eq!(read_answer(c).await, 200);
+    }
     let addr = app.addr;
     let waiting = tokio::spawn(async move {
         let started = Instant::now();
@@ -397,13 +471,20 @@ async fn shutdown_finishes_the_request_in_flight_and_closes_idle_connections() {
     let body = br#"{"name":"in-flight"}"#;
     let head = format!(
         "POST /v1/tokens HTTP/1.1\r\nHost: tooken\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         app.api_key,
         body.len()
     );
     busy.write_all(head.as_bytes()).await.unwrap();
+    // The server asks for the body once the handler reads it: the request
+    // is in flight.
+    let mut continued = [0u8; 25];
+    tokio::time::timeout(PATIENCE, busy.read_exact(&mut continued))
+        .await
+        .expect("an interim answer")
+        .unwrap();
+    assert_eq!(&continued, b"HTTP/1.1 100 Continue\r\n\r\n");
     busy.write_all(&body[..5]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
     app.begin_stop();
     let closed = read_until_closed(&mut idle).await;
     assert!(closed.is_empty(), "{closed:?}");
@@ -438,7 +519,7 @@ async fn a_tls_client_that_never_finishes_its_handshake_is_dropped() {
     let lasted = started.elapsed();
     assert!(answer.is_empty(), "{answer:?}");
     assert!(
-        lasted >= LIMIT - Duration::from_millis(100) && lasted < LIMIT * 3,
+        lasted >= LIMIT - Duration::from_millis(100),
         "dropped after {lasted:?}, the limit is {LIMIT:?}"
     );
 }
@@ -448,9 +529,10 @@ tooken_testkit::tests! {
     async after_refusing_a_request_the_server_reads_on_instead_of_resetting,
     async a_long_request_line_counts_toward_the_head_limit,
     async more_than_100_headers_is_431_and_100_are_served,
-    async a_head_sent_a_byte_at_a_time_is_cut_off_while_others_are_served,
+    async a_head_sent_a_byte_at_a_time_is_cut_off,
+    async others_are_served_while_slow_and_idle_clients_hold_connections,
     async an_idle_kept_alive_connection_is_closed_after_the_header_timeout,
-    async hundreds_of_idle_connections_neither_block_others_nor_stay_open,
+    async hundreds_of_idle_connections_are_closed_after_the_header_timeout,
     async a_body_sent_too_slowly_is_408_in_the_error_shape,
     async a_garbage_request_line_is_400,
     async binary_noise_is_400,

@@ -16,6 +16,7 @@ mod auth;
 mod helpers;
 mod hostile;
 mod hygiene;
+mod nodes;
 mod semantics;
 mod tokens;
 mod under_load;

@@ -453,25 +453,34 @@ store_test! {
 }
 
 store_test! {
-    async fn last_used_at_is_recorded_without_a_write_per_request(mut app) {
+    // Use is written only when the server stops: a write by a request
+    // itself cannot hide behind a periodic flush.
+    async fn last_used_at_is_recorded_without_a_write_per_request(mut app with |s: tooken_server::AppState| {
+        s.with_usage(tooken_service::Usage::held_until_stop())
+    }) {
         let issued = app.token("t", &["tokens:read"]).await;
         let as_token = app.client.with_credential(&issued.secret);
-        as_token.list_tokens(&ListTokens::default()).await.unwrap();
-        // Gathered in memory; written on the next flush (or at shutdown).
+        for _ in 0..5 {
+            as_token.list_tokens(&ListTokens::default()).await.unwrap();
+        }
+        let today = app.clock_now().date_naive();
+        let store = app.store.clone();
+        let usage = |id: String| {
+            let store = store.clone();
+            async move { store.daily_usage(&id, today).await.unwrap() }
+        };
+        for id in [&issued.token.id, &app.api_key_id] {
+            assert!(usage(id.clone()).await.is_empty(), "{id}: nothing written by the requests themselves");
+        }
+        // Gathered in memory; written when the server stops, all at once.
         app.stop().await;
-        let last: Option<i64> = sqlx::query_scalar("SELECT max(last_used_at) FROM usage_daily WHERE subject_id = $1")
-            .bind(&issued.token.id)
-            .fetch_one(app.store.pool())
-            .await
-            .unwrap();
-        assert_eq!(last, Some(app.clock_now().timestamp_millis()));
-        let key_last: Option<i64> =
-            sqlx::query_scalar("SELECT max(last_used_at) FROM usage_daily WHERE subject_id = $1")
-                .bind(&app.api_key_id)
-                .fetch_one(app.store.pool())
-                .await
-                .unwrap();
-        assert!(key_last.is_some());
+        for (id, calls) in [(&issued.token.id, 5), (&app.api_key_id, 1)] {
+            let days = usage(id.clone()).await;
+            assert_eq!(days.len(), 1, "{id}");
+            assert_eq!((days[0].api_calls, days[0].verifications), (calls, 0), "{id}");
+        }
+        let token = app.store.token(&app.workspace_id, tooken_core::Mode::Live, &issued.token.id).await.unwrap().unwrap();
+        assert_eq!(token.last_used_at, Some(app.clock_now()));
     }
 }
 

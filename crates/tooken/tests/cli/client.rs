@@ -385,12 +385,9 @@ fn a_missing_api_key_is_a_clear_usage_error_not_a_401() {
 }
 
 fn an_unreachable_server_is_exit_2() {
-    // A port that was free a moment ago: nothing listens there.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let url = format!("http://127.0.0.1:{port}");
+    // A port held but never listening: connections are refused.
+    let refusing = tooken_testkit::RefusingPort::new();
+    let url = refusing.url();
     let dir = tempfile::tempdir().unwrap();
     let key = tooken_core::Credential::generate("tok", tooken_core::Mode::Live);
     for args in [&["tokens", "list"][..], &["whoami"], &["audit", "export"]] {

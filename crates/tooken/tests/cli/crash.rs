@@ -8,6 +8,12 @@
 //! happened completely, with its audit event, or not at all; the audit hash
 //! chain verifies. At the end, everything acknowledged in any round is
 //! checked once more.
+//!
+//! Whether the random moment catches a change committed but not yet
+//! acknowledged is chance; so in every round one create goes through a
+//! proxy that keeps the server's answer from the client, and the kill waits
+//! until that answer has been sent: each round has a change that happened
+//! without the client ever learning it, and the test asserts it was found.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -147,8 +153,7 @@ async fn run_rounds(dir: &Path, database: &str, rounds: usize) {
     let mut tally = Tally::default();
     let mut server = server;
     for round in 0..rounds {
-        let client = Client::new(&server.url, &root).unwrap();
-        let ops = load_then_kill(server, &client, dir, database, round, &tokens, &keys).await;
+        let ops = load_then_kill(server, &root, dir, database, round, &tokens, &keys).await;
         server = start_server(dir, &args, &[]);
         let client = Client::new(&server.url, &root).unwrap();
         let mut touched = BTreeSet::new();
@@ -190,6 +195,10 @@ async fn run_rounds(dir: &Path, database: &str, rounds: usize) {
         "the load did too little: {tally:?}"
     );
     assert!(
+        tally.in_flight_applied.get("create").copied().unwrap_or(0) >= rounds,
+        "each round's withheld create was found applied: {tally:?}"
+    );
+    assert!(
         tally.in_flight.values().sum::<usize>() > 0,
         "no change was ever in flight at a crash: {tally:?}"
     );
@@ -210,13 +219,14 @@ async fn run_rounds(dir: &Path, database: &str, rounds: usize) {
 /// one left without an answer is the last.
 async fn load_then_kill(
     server: Server,
-    client: &Client,
+    root: &str,
     dir: &Path,
     database: &str,
     round: usize,
     tokens: &BTreeMap<String, TokenState>,
     keys: &[KeyState],
 ) -> Vec<Op> {
+    let client = &Client::new(&server.url, root).unwrap();
     let ops = Arc::new(Mutex::new(Vec::new()));
     // Tokens free to rotate or revoke: each is taken by one task at a time.
     let pool: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
@@ -367,9 +377,32 @@ async fn load_then_kill(
         });
     }
 
-    // The moment of the crash is random (not a synchronization).
+    // One create whose answer the client never gets.
+    let withheld = Withheld::start(server.addr()).await;
+    {
+        let ops = ops.clone();
+        let client = Client::new(&withheld.url, root).unwrap();
+        tasks.spawn(async move {
+            let name = format!("r{round}-withheld.");
+            let res = client
+                .create_token(&CreateToken {
+                    name: name.clone(),
+                    scopes: vec!["crash:test".into()],
+                    ..Default::default()
+                })
+                .await;
+            assert!(acknowledged(res).is_none(), "the answer was withheld");
+            ops.lock().unwrap().push(Op::Create { name, acked: None });
+        });
+    }
+
+    // The moment of the crash is random (not a synchronization), but after
+    // the server has answered the withheld create.
     let delay = 50 + random_below(351);
     tokio::time::sleep(Duration::from_millis(delay)).await;
+    tokio::time::timeout(Duration::from_secs(30), withheld.answered.notified())
+        .await
+        .expect("the server answers the withheld create");
     crash.send_replace(true);
     tokio::task::spawn_blocking(move || server.kill())
         .await
@@ -379,6 +412,42 @@ async fn load_then_kill(
     }
     let ops = std::mem::take(&mut *ops.lock().unwrap());
     ops
+}
+
+/// A proxy in front of the server that passes requests on but keeps every
+/// answer from the client, noting when one has been sent.
+struct Withheld {
+    url: String,
+    answered: Arc<Notify>,
+}
+
+impl Withheld {
+    async fn start(server: std::net::SocketAddr) -> Withheld {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let answered = Arc::new(Notify::new());
+        let signal = answered.clone();
+        tokio::spawn(async move {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(upstream) = tokio::net::TcpStream::connect(server).await else {
+                return;
+            };
+            let (mut from_client, _to_client) = client.into_split();
+            let (mut from_server, mut to_server) = upstream.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
+            });
+            let mut first = [0u8; 1];
+            if matches!(from_server.read(&mut first).await, Ok(1)) {
+                signal.notify_one();
+            }
+            // Hold the client's connection until the server's side ends.
+            let _ = tokio::io::copy(&mut from_server, &mut tokio::io::sink()).await;
+        });
+        Withheld { url, answered }
+    }
 }
 
 async fn until_crash(crashed: &mut watch::Receiver<bool>) {

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -20,7 +20,7 @@ use tooken_core::audit::hex;
 use tooken_core::credential::random_bytes;
 use tooken_core::{Credential, Mode};
 
-use crate::helpers::{admin, first_key, start_server, BIN};
+use crate::helpers::{first_key, start_server, TOOKEN};
 
 /// The shortest piece of a secret that counts as leaked.
 const WINDOW: usize = 16;
@@ -315,7 +315,7 @@ impl Browser {
         s: &mut Secrets,
         what: &str,
         path: &str,
-        form: &[(&str, &str)],
+        form: &[(&'static str, String)],
     ) -> Answer {
         let req = c
             .request(Method::POST, path)
@@ -363,8 +363,28 @@ async fn scripted_session(args: &[&str]) {
         setup_line.clone(),
     ];
 
-    api_session(&mut c, &mut s, &key1, dir.path()).await;
-    let dashboard_export = dashboard_session(&mut c, &mut s, &setup_token, dir.path()).await;
+    // What the steps use: the banner's secrets, a well-formed token no one
+    // issued, and passwords no one else could type.
+    let mut kept: HashMap<&'static str, String> = HashMap::new();
+    kept.insert("bootstrap API key", key1.clone());
+    kept.insert("setup link", setup_token.clone());
+    let unissued = Credential::generate("tkn", Mode::Live);
+    kept.insert("unissued token", s.add("unissued token", unissued.expose()));
+    for (name, label) in [
+        ("owner's password", "owner"),
+        ("a mistyped password", "owner-typo"),
+        ("a password for no account", "nobody"),
+        ("viewer's password", "viewer"),
+        ("admin CLI user's password", "cli"),
+    ] {
+        kept.insert(name, s.add_password(name, &password(label)));
+    }
+    let mut steps = api_steps();
+    steps.extend(dashboard_steps());
+    run_steps(steps, &mut c, &mut s, &mut kept, dir.path()).await;
+    assert!(kept["prefixed token"].starts_with("acme_live_"));
+    let dashboard_export = kept["dashboard export"].clone();
+    assert!(dashboard_export.lines().count() > 20, "{dashboard_export}");
     mistakes(&mut c, &mut s, &key1).await;
 
     // What the session leaves behind, read over HTTP while the server runs.
@@ -594,659 +614,465 @@ fn store_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Who sends a step.
+#[derive(Clone, Copy)]
+enum By {
+    /// A `/v1` call with the credential kept under this name.
+    Key(&'static str),
+    /// A dashboard visitor, by name (each keeps its own cookies).
+    Browser(&'static str),
+    /// `tooken admin` with these arguments, on the store.
+    Admin(&'static [&'static str]),
+}
+
+/// What a step sends. Every string is a template: `<name>` stands for
+/// what was kept under that name.
+#[derive(Clone, Copy)]
+enum Body {
+    None,
+    Json(&'static str),
+    /// `{"token": …}` with what is kept under this name.
+    Token(&'static str),
+    /// A browser's form, or an urlencoded body to the API.
+    Form(&'static [(&'static str, &'static str)]),
+    /// `tooken admin`'s standard input.
+    Stdin(&'static str),
+}
+
+/// What the answer must be.
+#[derive(Clone, Copy)]
+enum Then {
+    Status(u16),
+    /// `303 See Other`, somewhere.
+    Redirect,
+    /// A verification: `200` with this `code`.
+    Code(&'static str),
+    /// An introspection: `200` with this `active`.
+    Active(bool),
+    /// `tooken admin` succeeded.
+    Done,
+}
+
+/// Where in an answer a kept value is.
+#[derive(Clone, Copy)]
+enum From {
+    /// A JSON pointer into the body.
+    Json(&'static str),
+    /// The value of a form field of the page.
+    Field(&'static str),
+    /// The text of the page element with this id.
+    Text(&'static str),
+    /// The last path segment of that text.
+    TextTail(&'static str),
+    /// Where the redirect goes.
+    Location,
+    /// What follows the last `c` of where the redirect goes.
+    LocationTail(char),
+    /// `tooken admin`'s standard output, trimmed.
+    Stdout,
+    /// The id of the API key with this name in `api-keys list --json`.
+    KeyNamed(&'static str),
+    /// The body.
+    Body,
+    /// Not from the answer: what is kept under this name, one character
+    /// changed.
+    Mistyped(&'static str),
+}
+
+/// What to keep from an answer: a secret (every one is looked for
+/// everywhere at the end) or a value needed later.
+#[derive(Clone, Copy)]
+enum Keep {
+    Secret(&'static str, From),
+    Value(&'static str, From),
+}
+
+/// One step of the session: a request, what its answer must be, and what
+/// to keep from it.
+struct Step {
+    what: &'static str,
+    by: By,
+    method: Method,
+    path: &'static str,
+    body: Body,
+    then: Then,
+    keep: &'static [Keep],
+}
+
+/// A step by `by`.
+fn step(
+    what: &'static str,
+    by: By,
+    method: Method,
+    path: &'static str,
+    body: Body,
+    then: Then,
+) -> Step {
+    Step {
+        what,
+        by,
+        method,
+        path,
+        body,
+        then,
+        keep: &[],
+    }
+}
+
+impl Step {
+    fn keep(self, keep: &'static [Keep]) -> Step {
+        Step { keep, ..self }
+    }
+}
+
+/// `POST /v1/tokens/verify` of the secret kept as `token`, by the bootstrap
+/// key, expecting `code`.
+fn verify(what: &'static str, token: &'static str, code: &'static str) -> Step {
+    step(
+        what,
+        KEY1,
+        Method::POST,
+        "/v1/tokens/verify",
+        Body::Token(token),
+        Then::Code(code),
+    )
+}
+
+const KEY1: By = By::Key("bootstrap API key");
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PATCH: Method = Method::PATCH;
+const OWNER: By = By::Browser("owner");
+
 /// The API: tokens created, used, verified, introspected, rotated (with
 /// and without grace), derived, revoked; API keys from the admin CLI,
 /// regenerated; a test-mode key and token; a custom token prefix.
-async fn api_session(c: &mut Client, s: &mut Secrets, key1: &str, dir: &Path) {
-    c.api_ok("whoami", Method::GET, "/v1/whoami", key1, None, 200)
-        .await;
-    let a = c
-        .api_ok(
-            "create token A",
-            Method::POST,
-            "/v1/tokens",
-            key1,
-            Some(json!({"name": "service-a", "scopes": ["invoices:read", "tokens:read", "tokens:write", "tokens:verify"], "expires_in": 3600})),
-            201,
-        )
-        .await;
-    let a_id = a["id"].as_str().unwrap().to_owned();
-    let a1 = s.add("token A", a["secret"].as_str().unwrap());
-    let v = c
-        .api_ok(
-            "verify A",
-            Method::POST,
-            "/v1/tokens/verify",
-            key1,
-            Some(json!({"token": a1, "scopes": ["invoices:read"]})),
-            200,
-        )
-        .await;
-    assert_eq!(v["code"], "VALID");
-    // A token verifying another (it holds tokens:verify) and listing.
-    c.api_ok(
-        "verify with A",
-        Method::POST,
-        "/v1/tokens/verify",
-        &a1,
-        Some(json!({"token": a1})),
-        200,
-    )
-    .await;
-    c.api_ok("list with A", Method::GET, "/v1/tokens", &a1, None, 200)
-        .await;
-    let req = c
-        .request(Method::POST, "/v1/oauth/introspect")
-        .bearer_auth(key1)
-        .form(&[("token", a1.as_str())]);
-    let i = c.send("introspect A", req).await;
-    assert_eq!(i.json()["active"], true);
-
-    // A child created through A, and its own child.
-    let child = c
-        .api_ok("child of A", Method::POST, "/v1/tokens", &a1, Some(json!({"name": "child", "scopes": ["invoices:read", "tokens:write"], "expires_in": 600})), 201)
-        .await;
-    let child1 = s.add("child token", child["secret"].as_str().unwrap());
-    let grandchild = c
-        .api_ok(
-            "grandchild",
-            Method::POST,
-            "/v1/tokens",
-            &child1,
-            Some(json!({"name": "grandchild", "scopes": ["invoices:read"], "expires_in": 300})),
-            201,
-        )
-        .await;
-    let grandchild1 = s.add("grandchild token", grandchild["secret"].as_str().unwrap());
-
-    // Rotations: with a grace period (old and new both work), then without.
-    let r = c
-        .api_ok(
-            "rotate A (grace)",
-            Method::POST,
-            &format!("/v1/tokens/{a_id}/rotate"),
-            key1,
-            Some(json!({"grace_period_seconds": 60})),
-            200,
-        )
-        .await;
-    let a2 = s.add("token A, rotated", r["secret"].as_str().unwrap());
-    for secret in [&a1, &a2] {
-        let v = c
-            .api_ok(
-                "verify A in grace",
-                Method::POST,
-                "/v1/tokens/verify",
-                key1,
-                Some(json!({"token": secret})),
-                200,
-            )
-            .await;
-        assert_eq!(v["code"], "VALID");
-    }
-    let r = c
-        .api_ok(
-            "rotate A",
-            Method::POST,
-            &format!("/v1/tokens/{a_id}/rotate"),
-            key1,
-            None,
-            200,
-        )
-        .await;
-    let a3 = s.add("token A, rotated twice", r["secret"].as_str().unwrap());
-    let v = c
-        .api_ok(
-            "verify rotated-away A",
-            Method::POST,
-            "/v1/tokens/verify",
-            key1,
-            Some(json!({"token": a2})),
-            200,
-        )
-        .await;
-    assert_eq!(v["code"], "NOT_FOUND");
-    let a = c
-        .api(
-            "rotated-away A as bearer",
-            Method::GET,
-            "/v1/whoami",
-            &a2,
-            None,
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    c.api_ok("A3 as bearer", Method::GET, "/v1/whoami", &a3, None, 200)
-        .await;
-
-    // Revocation: B alone, then A with everything made through it.
-    let b = c
-        .api_ok(
-            "create token B",
-            Method::POST,
-            "/v1/tokens",
-            key1,
-            Some(json!({"name": "service-b", "scopes": ["reports:read"]})),
-            201,
-        )
-        .await;
-    let b1 = s.add("token B", b["secret"].as_str().unwrap());
-    let b_id = b["id"].as_str().unwrap();
-    c.api_ok(
-        "revoke B",
-        Method::POST,
-        &format!("/v1/tokens/{b_id}/revoke"),
-        key1,
-        Some(json!({"reason": "no longer used"})),
-        200,
-    )
-    .await;
-    let v = c
-        .api_ok(
-            "verify revoked B",
-            Method::POST,
-            "/v1/tokens/verify",
-            key1,
-            Some(json!({"token": b1})),
-            200,
-        )
-        .await;
-    assert_eq!(v["code"], "REVOKED");
-    let a = c
-        .api("revoked B as bearer", Method::GET, "/v1/whoami", &b1, None)
-        .await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    c.api_ok(
-        "revoke A",
-        Method::POST,
-        &format!("/v1/tokens/{a_id}/revoke"),
-        key1,
-        None,
-        200,
-    )
-    .await;
-    for secret in [&child1, &grandchild1] {
-        let v = c
-            .api_ok(
-                "verify revoked child",
-                Method::POST,
-                "/v1/tokens/verify",
-                key1,
-                Some(json!({"token": secret})),
-                200,
-            )
-            .await;
-        assert_eq!(v["code"], "REVOKED");
-    }
-    c.api_ok(
-        "usage of A",
-        Method::GET,
-        &format!("/v1/tokens/{a_id}/usage"),
-        key1,
-        None,
-        200,
-    )
-    .await;
-
-    // A credential no one issued, well formed.
-    let unknown = Credential::generate("tkn", Mode::Live);
-    let unknown = s.add("unissued token", unknown.expose());
-    let a = c
-        .api("unknown bearer", Method::GET, "/v1/whoami", &unknown, None)
-        .await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    let v = c
-        .api_ok(
-            "verify unknown",
-            Method::POST,
-            "/v1/tokens/verify",
-            key1,
-            Some(json!({"token": unknown})),
-            200,
-        )
-        .await;
-    assert_eq!(v["code"], "NOT_FOUND");
-
-    // API keys from the admin CLI (on the store, while the server runs).
-    let (ok, out, err) = admin(
-        dir,
-        &["api-keys", "create", "--name", "cli key", "--mode", "test"],
-    );
-    assert!(ok, "{err}");
-    let test_key = s.add("admin CLI test API key", out.trim());
-    let t = c
-        .api_ok(
-            "test-mode token",
-            Method::POST,
-            "/v1/tokens",
-            &test_key,
-            Some(json!({"name": "test token", "scopes": ["invoices:read"]})),
-            201,
-        )
-        .await;
-    s.add("test-mode token", t["secret"].as_str().unwrap());
-    let (ok, list, err) = admin(dir, &["api-keys", "list", "--json"]);
-    assert!(ok, "{err}");
-    let keys: Value = serde_json::from_str(&list).unwrap();
-    let cli_key_id = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == "cli key")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (ok, out, err) = admin(dir, &["api-keys", "regenerate", &cli_key_id]);
-    assert!(ok, "{err}");
-    let regenerated = s.add("admin CLI API key, regenerated", out.trim());
-    let a = c
-        .api(
-            "regenerated-away key",
-            Method::GET,
-            "/v1/whoami",
-            &test_key,
-            None,
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
-    c.api_ok(
-        "regenerated key",
-        Method::GET,
-        "/v1/whoami",
-        &regenerated,
-        None,
-        200,
-    )
-    .await;
-
-    // A workspace prefix: tokens then read `acme_live_…`.
-    c.api_ok(
-        "set prefix",
-        Method::PATCH,
-        "/v1/settings",
-        key1,
-        Some(json!({"token_prefix": "acme"})),
-        200,
-    )
-    .await;
-    let p = c
-        .api_ok(
-            "prefixed token",
-            Method::POST,
-            "/v1/tokens",
-            key1,
-            Some(json!({"name": "prefixed", "scopes": ["invoices:read"]})),
-            201,
-        )
-        .await;
-    let prefixed = s.add(
-        "token with a workspace prefix",
-        p["secret"].as_str().unwrap(),
-    );
-    assert!(prefixed.starts_with("acme_live_"));
-    let v = c
-        .api_ok(
-            "verify prefixed",
-            Method::POST,
-            "/v1/tokens/verify",
-            key1,
-            Some(json!({"token": prefixed})),
-            200,
-        )
-        .await;
-    assert_eq!(v["code"], "VALID");
-    c.api_ok(
-        "list audit",
-        Method::GET,
-        "/v1/audit-log?limit=100",
-        key1,
-        None,
-        200,
-    )
-    .await;
+#[rustfmt::skip]
+fn api_steps() -> Vec<Step> {
+    use Keep::{Secret, Value};
+    let (ok, created) = (Then::Status(200), Then::Status(201));
+    let refused = Then::Status(401);
+    let whoami = |what, key| step(what, By::Key(key), GET, "/v1/whoami", Body::None, Then::Status(200));
+    let whoami_refused = |what, key| step(what, By::Key(key), GET, "/v1/whoami", Body::None, refused);
+    vec![
+        whoami("whoami", "bootstrap API key"),
+        step("create token A", KEY1, POST, "/v1/tokens", Body::Json(
+            r#"{"name": "service-a", "scopes": ["invoices:read", "tokens:read", "tokens:write", "tokens:verify"], "expires_in": 3600}"#,
+        ), created)
+        .keep(&[Secret("token A", From::Json("/secret")), Value("A", From::Json("/id"))]),
+        step("verify A", KEY1, POST, "/v1/tokens/verify",
+            Body::Json(r#"{"token": "<token A>", "scopes": ["invoices:read"]}"#), Then::Code("VALID")),
+        // A token verifying another (it holds tokens:verify) and listing.
+        step("verify with A", By::Key("token A"), POST, "/v1/tokens/verify", Body::Token("token A"), ok),
+        step("list with A", By::Key("token A"), GET, "/v1/tokens", Body::None, ok),
+        step("introspect A", KEY1, POST, "/v1/oauth/introspect", Body::Form(&[("token", "<token A>")]), Then::Active(true)),
+        // A child created through A, and its own child.
+        step("child of A", By::Key("token A"), POST, "/v1/tokens", Body::Json(
+            r#"{"name": "child", "scopes": ["invoices:read", "tokens:write"], "expires_in": 600}"#,
+        ), created)
+        .keep(&[Secret("child token", From::Json("/secret"))]),
+        step("grandchild", By::Key("child token"), POST, "/v1/tokens", Body::Json(
+            r#"{"name": "grandchild", "scopes": ["invoices:read"], "expires_in": 300}"#,
+        ), created)
+        .keep(&[Secret("grandchild token", From::Json("/secret"))]),
+        // Rotations: with a grace period (old and new both work), then without.
+        step("rotate A (grace)", KEY1, POST, "/v1/tokens/<A>/rotate", Body::Json(r#"{"grace_period_seconds": 60}"#), ok)
+            .keep(&[Secret("token A, rotated", From::Json("/secret"))]),
+        verify("verify A in grace", "token A", "VALID"),
+        verify("verify A, rotated, in grace", "token A, rotated", "VALID"),
+        step("rotate A", KEY1, POST, "/v1/tokens/<A>/rotate", Body::None, ok)
+            .keep(&[Secret("token A, rotated twice", From::Json("/secret"))]),
+        verify("verify rotated-away A", "token A, rotated", "NOT_FOUND"),
+        whoami_refused("rotated-away A as bearer", "token A, rotated"),
+        whoami("A rotated twice as bearer", "token A, rotated twice"),
+        // Revocation: B alone, then A with everything made through it.
+        step("create token B", KEY1, POST, "/v1/tokens", Body::Json(r#"{"name": "service-b", "scopes": ["reports:read"]}"#), created)
+            .keep(&[Secret("token B", From::Json("/secret")), Value("B", From::Json("/id"))]),
+        step("revoke B", KEY1, POST, "/v1/tokens/<B>/revoke", Body::Json(r#"{"reason": "no longer used"}"#), ok),
+        verify("verify revoked B", "token B", "REVOKED"),
+        whoami_refused("revoked B as bearer", "token B"),
+        step("revoke A", KEY1, POST, "/v1/tokens/<A>/revoke", Body::None, ok),
+        verify("verify revoked child", "child token", "REVOKED"),
+        verify("verify revoked grandchild", "grandchild token", "REVOKED"),
+        step("usage of A", KEY1, GET, "/v1/tokens/<A>/usage", Body::None, ok),
+        // A credential no one issued, well formed.
+        whoami_refused("unknown bearer", "unissued token"),
+        verify("verify unknown", "unissued token", "NOT_FOUND"),
+        // API keys from the admin CLI (on the store, while the server runs).
+        step("admin CLI key", By::Admin(&["api-keys", "create", "--name", "cli key", "--mode", "test"]), GET, "", Body::None, Then::Done)
+            .keep(&[Secret("admin CLI test API key", From::Stdout)]),
+        step("test-mode token", By::Key("admin CLI test API key"), POST, "/v1/tokens",
+            Body::Json(r#"{"name": "test token", "scopes": ["invoices:read"]}"#), created)
+            .keep(&[Secret("test-mode token", From::Json("/secret"))]),
+        step("admin CLI list", By::Admin(&["api-keys", "list", "--json"]), GET, "", Body::None, Then::Done)
+            .keep(&[Value("cli key", From::KeyNamed("cli key"))]),
+        step("admin CLI regenerate", By::Admin(&["api-keys", "regenerate", "<cli key>"]), GET, "", Body::None, Then::Done)
+            .keep(&[Secret("admin CLI API key, regenerated", From::Stdout)]),
+        whoami_refused("regenerated-away key", "admin CLI test API key"),
+        whoami("regenerated key", "admin CLI API key, regenerated"),
+        // A workspace prefix: tokens then read `acme_live_…`.
+        step("set prefix", KEY1, PATCH, "/v1/settings", Body::Json(r#"{"token_prefix": "acme"}"#), ok),
+        step("prefixed token", KEY1, POST, "/v1/tokens", Body::Json(r#"{"name": "prefixed", "scopes": ["invoices:read"]}"#), created)
+            .keep(&[Secret("prefixed token", From::Json("/secret"))]),
+        verify("verify prefixed", "prefixed token", "VALID"),
+        step("list audit", KEY1, GET, "/v1/audit-log?limit=100", Body::None, ok),
+    ]
 }
 
 /// The dashboard: first-run setup, tokens and API keys made, rotated and
-/// regenerated (each shown once), an invitation, sign-out, failed and
-/// successful sign-ins, the invited person's sign-up, a user made by the
-/// admin CLI signing in, and the audit export.
-async fn dashboard_session(
-    c: &mut Client,
-    s: &mut Secrets,
-    setup_token: &str,
-    dir: &Path,
-) -> String {
-    let owner_password = s.add_password("owner's password", &password("owner"));
-    let mut b = Browser::default();
-    let setup = format!("/dashboard/setup/{setup_token}");
-    let page = b.get(c, s, "setup page", &setup).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let csrf = page.field("csrf");
-    let a = b
-        .post(
-            c,
-            s,
-            "setup",
-            &setup,
-            &[
-                ("csrf", &csrf),
-                ("email", OWNER_EMAIL),
-                ("name", "Olivia Owner"),
-                ("password", &owner_password),
-                ("confirm", &owner_password),
-            ],
-        )
-        .await;
-    redirected(&a, "setup");
-    let used = b.get(c, s, "used setup link", &setup).await;
-    assert_eq!(used.status, StatusCode::NOT_FOUND);
-
-    let page = b.get(c, s, "tokens page", "/dashboard/tokens").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let csrf = s.add("session CSRF token", &page.field("csrf"));
-
-    let a = b
-        .post(
-            c,
-            s,
-            "create token in dashboard",
-            "/dashboard/tokens",
-            &[
-                ("csrf", &csrf),
-                ("name", "dash token"),
-                ("scopes", "invoices:read reports:read"),
-                ("expiry", "7"),
-            ],
-        )
-        .await;
-    let to = redirected(&a, "create token in dashboard");
-    let token_id = to.rsplit('/').next().unwrap().to_owned();
-    let shown = b.get(c, s, "new token page", &to).await;
-    s.add("dashboard token", &shown.text_of("new-secret"));
-    let a = b
-        .post(
-            c,
-            s,
-            "rotate in dashboard",
-            &format!("/dashboard/tokens/{token_id}/rotate"),
-            &[("csrf", &csrf), ("grace_period_seconds", "3600")],
-        )
-        .await;
-    let to = redirected(&a, "rotate in dashboard");
-    let shown = b.get(c, s, "rotated token page", &to).await;
-    s.add("dashboard token, rotated", &shown.text_of("new-secret"));
-
-    let a = b
-        .post(
-            c,
-            s,
-            "create API key in dashboard",
-            "/dashboard/settings/api-keys",
-            &[("csrf", &csrf), ("name", "dash key"), ("mode", "live")],
-        )
-        .await;
-    let to = redirected(&a, "create API key in dashboard");
-    let key_id = to.rsplit('=').next().unwrap().to_owned();
-    let shown = b.get(c, s, "new API key page", &to).await;
-    let dash_key = s.add("dashboard API key", &shown.text_of("new-secret"));
-    c.api_ok(
-        "dashboard key works",
-        Method::GET,
-        "/v1/whoami",
-        &dash_key,
-        None,
-        200,
-    )
-    .await;
-    let a = b
-        .post(
-            c,
-            s,
-            "regenerate API key",
-            &format!("/dashboard/settings/api-keys/{key_id}/regenerate"),
-            &[("csrf", &csrf)],
-        )
-        .await;
-    let to = redirected(&a, "regenerate API key");
-    let shown = b.get(c, s, "regenerated API key page", &to).await;
-    let dash_key2 = s.add(
-        "dashboard API key, regenerated",
-        &shown.text_of("new-secret"),
-    );
-    c.api_ok(
-        "regenerated dashboard key",
-        Method::GET,
-        "/v1/whoami",
-        &dash_key2,
-        None,
-        200,
-    )
-    .await;
-
-    let a = b
-        .post(
-            c,
-            s,
-            "invite",
-            "/dashboard/members",
-            &[("csrf", &csrf), ("email", VIEWER_EMAIL), ("role", "viewer")],
-        )
-        .await;
-    let to = redirected(&a, "invite");
-    let shown = b.get(c, s, "invitation page", &to).await;
-    let invite_url = shown.text_of("invite-link");
-    let invite = s.add("invitation link", invite_url.rsplit('/').next().unwrap());
-
-    // Mistakes a person makes in the dashboard.
-    let a = b
-        .post(
-            c,
-            s,
-            "scope pasted wrong",
-            "/dashboard/tokens",
-            &[
-                ("csrf", &csrf),
-                ("name", "oops"),
-                ("scopes", &dash_key2),
-                ("expiry", "7"),
-            ],
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    let a = b
-        .get(
-            c,
-            s,
-            "secret as token id",
-            &format!("/dashboard/tokens/{dash_key2}"),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-    let a = b
-        .get(
-            c,
-            s,
-            "secret as key id",
-            &format!("/dashboard/settings/api-keys/{dash_key2}/regenerate"),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-    let a = b
-        .post(
-            c,
-            s,
-            "secret as token id (revoke)",
-            &format!("/dashboard/tokens/{dash_key2}/revoke"),
-            &[("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-    let a = b
-        .post(
-            c,
-            s,
-            "secret as grace period",
-            &format!("/dashboard/tokens/{token_id}/rotate"),
-            &[("csrf", &csrf), ("grace_period_seconds", &dash_key2)],
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    let mut typo = invite.clone().into_bytes();
-    typo[40] = if typo[40] == b'a' { b'b' } else { b'a' };
-    let typo = String::from_utf8(typo).unwrap();
-    let a = b
-        .get(
-            c,
-            s,
-            "mistyped invitation",
-            &format!("/dashboard/setup/{typo}"),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-    let a = b
-        .get(
-            c,
-            s,
-            "secret in a dashboard path",
-            &format!("/dashboard/{dash_key2}"),
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND);
-
-    let a = b
-        .post(c, s, "sign out", "/dashboard/logout", &[("csrf", &csrf)])
-        .await;
-    redirected(&a, "sign out");
-
-    // Sign-ins: a wrong password, an unknown account, then the right one.
-    let login = b.get(c, s, "sign-in page", "/dashboard/login").await;
-    let pre = login.field("csrf");
-    let wrong = s.add_password("a mistyped password", &password("owner-typo"));
-    let a = b
-        .post(
-            c,
-            s,
-            "wrong password",
-            "/dashboard/login",
-            &[("csrf", &pre), ("email", OWNER_EMAIL), ("password", &wrong)],
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    let other = s.add_password("a password for no account", &password("nobody"));
-    let a = b
-        .post(
-            c,
-            s,
-            "unknown account",
-            "/dashboard/login",
-            &[
-                ("csrf", &pre),
-                ("email", "nobody@example.com"),
-                ("password", &other),
-            ],
-        )
-        .await;
-    assert_eq!(a.status, StatusCode::BAD_REQUEST);
-    let a = b
-        .post(
-            c,
-            s,
-            "sign in",
-            "/dashboard/login",
-            &[
-                ("csrf", &pre),
-                ("email", OWNER_EMAIL),
-                ("password", &owner_password),
-            ],
-        )
-        .await;
-    redirected(&a, "sign in");
-    let page = b
-        .get(c, s, "audit page", "/dashboard/settings/audit-log")
-        .await;
-    assert_eq!(page.status, StatusCode::OK);
-    s.add("second session's CSRF token", &page.field("csrf"));
-    let export = b
-        .get(
-            c,
-            s,
-            "dashboard audit export",
-            "/dashboard/settings/audit-log/export",
-        )
-        .await;
-    assert_eq!(export.status, StatusCode::OK);
-    assert!(export.body.lines().count() > 20, "{}", export.body);
-
-    // The invited person signs up through the link.
-    let viewer_password = s.add_password("viewer's password", &password("viewer"));
-    let mut v = Browser::default();
-    let path = format!("/dashboard/setup/{invite}");
-    let page = v.get(c, s, "invitation", &path).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let a = v
-        .post(
-            c,
-            s,
-            "accept invitation",
-            &path,
-            &[
-                ("csrf", &page.field("csrf")),
-                ("name", "Victor Viewer"),
-                ("password", &viewer_password),
-                ("confirm", &viewer_password),
-            ],
-        )
-        .await;
-    redirected(&a, "accept invitation");
-
-    // A user made by `tooken admin users create` (password on stdin).
-    let cli_password = s.add_password("admin CLI user's password", &password("cli"));
-    admin_user(dir, CLI_USER_EMAIL, &cli_password);
-    let mut u = Browser::default();
-    let pre = u
-        .get(c, s, "sign-in page", "/dashboard/login")
-        .await
-        .field("csrf");
-    let a = u
-        .post(
-            c,
-            s,
-            "CLI user signs in",
-            "/dashboard/login",
-            &[
-                ("csrf", &pre),
-                ("email", CLI_USER_EMAIL),
-                ("password", &cli_password),
-            ],
-        )
-        .await;
-    redirected(&a, "CLI user signs in");
-    export.body
+/// regenerated (each shown once), an invitation, mistakes a person makes,
+/// sign-out, failed and successful sign-ins, the invited person's sign-up,
+/// a user made by the admin CLI signing in, and the audit export.
+#[rustfmt::skip]
+fn dashboard_steps() -> Vec<Step> {
+    use Keep::{Secret, Value};
+    let page = |what, by, path| step(what, by, GET, path, Body::None, Then::Status(200));
+    let post = |what, by, path, form| step(what, by, POST, path, Body::Form(form), Then::Redirect);
+    let refused = |what, method, path, form, status| step(what, OWNER, method, path, Body::Form(form), Then::Status(status));
+    vec![
+        page("setup page", OWNER, "/dashboard/setup/<setup link>").keep(&[Value("setup form", From::Field("csrf"))]),
+        post("setup", OWNER, "/dashboard/setup/<setup link>", &[
+            ("csrf", "<setup form>"), ("email", OWNER_EMAIL), ("name", "Olivia Owner"),
+            ("password", "<owner's password>"), ("confirm", "<owner's password>"),
+        ]),
+        step("used setup link", OWNER, GET, "/dashboard/setup/<setup link>", Body::None, Then::Status(404)),
+        page("tokens page", OWNER, "/dashboard/tokens").keep(&[Secret("session CSRF token", From::Field("csrf"))]),
+        post("create token in dashboard", OWNER, "/dashboard/tokens", &[
+            ("csrf", "<session CSRF token>"), ("name", "dash token"), ("scopes", "invoices:read reports:read"), ("expiry", "7"),
+        ])
+        .keep(&[Value("new token page", From::Location), Value("dash token", From::LocationTail('/'))]),
+        page("new token page", OWNER, "<new token page>").keep(&[Secret("dashboard token", From::Text("new-secret"))]),
+        post("rotate in dashboard", OWNER, "/dashboard/tokens/<dash token>/rotate", &[
+            ("csrf", "<session CSRF token>"), ("grace_period_seconds", "3600"),
+        ])
+        .keep(&[Value("rotated token page", From::Location)]),
+        page("rotated token page", OWNER, "<rotated token page>").keep(&[Secret("dashboard token, rotated", From::Text("new-secret"))]),
+        post("create API key in dashboard", OWNER, "/dashboard/settings/api-keys", &[
+            ("csrf", "<session CSRF token>"), ("name", "dash key"), ("mode", "live"),
+        ])
+        .keep(&[Value("new key page", From::Location), Value("dash key", From::LocationTail('='))]),
+        page("new API key page", OWNER, "<new key page>").keep(&[Secret("dashboard API key", From::Text("new-secret"))]),
+        step("dashboard key works", By::Key("dashboard API key"), GET, "/v1/whoami", Body::None, Then::Status(200)),
+        post("regenerate API key", OWNER, "/dashboard/settings/api-keys/<dash key>/regenerate", &[("csrf", "<session CSRF token>")])
+            .keep(&[Value("regenerated key page", From::Location)]),
+        page("regenerated API key page", OWNER, "<regenerated key page>").keep(&[Secret("dashboard API key, regenerated", From::Text("new-secret"))]),
+        step("regenerated dashboard key", By::Key("dashboard API key, regenerated"), GET, "/v1/whoami", Body::None, Then::Status(200)),
+        post("invite", OWNER, "/dashboard/members", &[
+            ("csrf", "<session CSRF token>"), ("email", VIEWER_EMAIL), ("role", "viewer"),
+        ])
+        .keep(&[Value("invitation page", From::Location)]),
+        page("invitation page", OWNER, "<invitation page>").keep(&[
+            Secret("invitation link", From::TextTail("invite-link")),
+            Value("mistyped invitation", From::Mistyped("invitation link")),
+        ]),
+        // Mistakes a person makes in the dashboard.
+        refused("scope pasted wrong", POST, "/dashboard/tokens", &[
+            ("csrf", "<session CSRF token>"), ("name", "oops"), ("scopes", "<dashboard API key, regenerated>"), ("expiry", "7"),
+        ], 400),
+        refused("secret as token id", GET, "/dashboard/tokens/<dashboard API key, regenerated>", &[], 404),
+        refused("secret as key id", GET, "/dashboard/settings/api-keys/<dashboard API key, regenerated>/regenerate", &[], 404),
+        refused("secret as token id (revoke)", POST, "/dashboard/tokens/<dashboard API key, regenerated>/revoke",
+            &[("csrf", "<session CSRF token>")], 404),
+        refused("secret as grace period", POST, "/dashboard/tokens/<dash token>/rotate", &[
+            ("csrf", "<session CSRF token>"), ("grace_period_seconds", "<dashboard API key, regenerated>"),
+        ], 400),
+        refused("mistyped invitation", GET, "/dashboard/setup/<mistyped invitation>", &[], 404),
+        refused("secret in a dashboard path", GET, "/dashboard/<dashboard API key, regenerated>", &[], 404),
+        post("sign out", OWNER, "/dashboard/logout", &[("csrf", "<session CSRF token>")]),
+        // Sign-ins: a wrong password, an unknown account, then the right one.
+        page("sign-in page", OWNER, "/dashboard/login").keep(&[Value("sign-in form", From::Field("csrf"))]),
+        refused("wrong password", POST, "/dashboard/login", &[
+            ("csrf", "<sign-in form>"), ("email", OWNER_EMAIL), ("password", "<a mistyped password>"),
+        ], 400),
+        refused("unknown account", POST, "/dashboard/login", &[
+            ("csrf", "<sign-in form>"), ("email", "nobody@example.com"), ("password", "<a password for no account>"),
+        ], 400),
+        post("sign in", OWNER, "/dashboard/login", &[
+            ("csrf", "<sign-in form>"), ("email", OWNER_EMAIL), ("password", "<owner's password>"),
+        ]),
+        page("audit page", OWNER, "/dashboard/settings/audit-log").keep(&[Secret("second session's CSRF token", From::Field("csrf"))]),
+        page("dashboard audit export", OWNER, "/dashboard/settings/audit-log/export").keep(&[Value("dashboard export", From::Body)]),
+        // The invited person signs up through the link.
+        page("invitation", By::Browser("viewer"), "/dashboard/setup/<invitation link>").keep(&[Value("invitation form", From::Field("csrf"))]),
+        post("accept invitation", By::Browser("viewer"), "/dashboard/setup/<invitation link>", &[
+            ("csrf", "<invitation form>"), ("name", "Victor Viewer"),
+            ("password", "<viewer's password>"), ("confirm", "<viewer's password>"),
+        ]),
+        // A user made by `tooken admin users create` (password on stdin).
+        step("admin CLI user", By::Admin(&["users", "create", "--email", CLI_USER_EMAIL, "--role", "viewer"]), GET, "",
+            Body::Stdin("<admin CLI user's password>\n"), Then::Done),
+        page("sign-in page", By::Browser("cli user"), "/dashboard/login").keep(&[Value("cli sign-in form", From::Field("csrf"))]),
+        post("CLI user signs in", By::Browser("cli user"), "/dashboard/login", &[
+            ("csrf", "<cli sign-in form>"), ("email", CLI_USER_EMAIL), ("password", "<admin CLI user's password>"),
+        ]),
+    ]
 }
 
-/// `tooken admin users create`, the password on standard input.
-fn admin_user(dir: &Path, email: &str, password: &str) {
-    let mut child = Command::new(BIN)
-        .args([
-            "admin", "users", "create", "--email", email, "--role", "viewer",
-        ])
-        .current_dir(dir)
-        .env_remove("TOOKEN_DATABASE_URL")
+/// `template` with each `<name>` replaced by what is kept under it.
+fn fill(template: &str, kept: &HashMap<&'static str, String>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('<') {
+        let end = rest[start..]
+            .find('>')
+            .map(|e| start + e)
+            .unwrap_or_else(|| panic!("unclosed < in {template}"));
+        out.push_str(&rest[..start]);
+        let name = &rest[start + 1..end];
+        out.push_str(
+            kept.get(name)
+                .unwrap_or_else(|| panic!("nothing kept as {name:?} for {template}")),
+        );
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs the steps in order: each request, its expected answer, what it
+/// keeps (secrets into `s`).
+async fn run_steps(
+    steps: Vec<Step>,
+    c: &mut Client,
+    s: &mut Secrets,
+    kept: &mut HashMap<&'static str, String>,
+    dir: &Path,
+) {
+    let mut browsers: HashMap<&'static str, Browser> = HashMap::new();
+    for step in steps {
+        let what = step.what;
+        let answer = match step.by {
+            By::Key(key) => {
+                let path = fill(step.path, kept);
+                let mut req = c
+                    .request(step.method.clone(), &path)
+                    .bearer_auth(&kept[key]);
+                req = match step.body {
+                    Body::None => req,
+                    Body::Json(json) => req
+                        .header("content-type", "application/json")
+                        .body(fill(json, kept)),
+                    Body::Token(name) => req.json(&json!({ "token": kept[name] })),
+                    Body::Form(form) => req.form(&filled(form, kept)),
+                    Body::Stdin(_) => panic!("{what}: stdin is for admin steps"),
+                };
+                c.send(what, req).await
+            }
+            By::Browser(name) => {
+                let b = browsers.entry(name).or_default();
+                let path = fill(step.path, kept);
+                match (step.method.clone(), step.body) {
+                    (Method::GET, Body::None) => b.get(c, s, what, &path).await,
+                    (Method::GET, Body::Form([])) => b.get(c, s, what, &path).await,
+                    (Method::POST, Body::Form(form)) => {
+                        let form = filled(form, kept);
+                        b.post(c, s, what, &path, &form).await
+                    }
+                    _ => panic!("{what}: a browser GETs pages and POSTs forms"),
+                }
+            }
+            By::Admin(args) => {
+                let args: Vec<String> = args.iter().map(|a| fill(a, kept)).collect();
+                let stdin = match step.body {
+                    Body::Stdin(input) => fill(input, kept),
+                    _ => String::new(),
+                };
+                admin_with_stdin(dir, &args, &stdin)
+            }
+        };
+        match step.then {
+            Then::Status(code) => {
+                assert_eq!(answer.status.as_u16(), code, "{what}: {}", answer.body)
+            }
+            Then::Redirect => {
+                redirected(&answer, what);
+            }
+            Then::Code(code) => {
+                assert_eq!(answer.status, StatusCode::OK, "{what}: {}", answer.body);
+                assert_eq!(answer.json()["code"], code, "{what}");
+            }
+            Then::Active(active) => {
+                assert_eq!(answer.status, StatusCode::OK, "{what}: {}", answer.body);
+                assert_eq!(answer.json()["active"], active, "{what}");
+            }
+            Then::Done => assert!(answer.status.is_success(), "{what}: {}", answer.body),
+        }
+        for keep in step.keep {
+            let (name, from, secret) = match *keep {
+                Keep::Secret(name, from) => (name, from, true),
+                Keep::Value(name, from) => (name, from, false),
+            };
+            let value = match from {
+                From::Json(pointer) => answer
+                    .json()
+                    .pointer(pointer)
+                    .and_then(Value::as_str)
+                    .unwrap_or_else(|| panic!("{what}: no {pointer}"))
+                    .to_owned(),
+                From::Field(field) => answer.field(field),
+                From::Text(id) => answer.text_of(id),
+                From::TextTail(id) => answer.text_of(id).rsplit('/').next().unwrap().to_owned(),
+                From::Location => answer.location(),
+                From::LocationTail(c) => answer.location().rsplit(c).next().unwrap().to_owned(),
+                From::Stdout | From::Body => answer.body.trim().to_owned(),
+                From::KeyNamed(key) => {
+                    let keys: Value = serde_json::from_str(&answer.body).unwrap();
+                    let found = keys.as_array().unwrap().iter().find(|k| k["name"] == key);
+                    found.unwrap_or_else(|| panic!("{what}: no key {key}"))["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                }
+                From::Mistyped(of) => {
+                    let mut typo = kept[of].clone().into_bytes();
+                    typo[40] = if typo[40] == b'a' { b'b' } else { b'a' };
+                    String::from_utf8(typo).unwrap()
+                }
+            };
+            if secret {
+                s.add(name, &value);
+            }
+            kept.insert(name, value);
+        }
+    }
+}
+
+/// A form's fields, their values filled in.
+fn filled(
+    form: &[(&'static str, &'static str)],
+    kept: &HashMap<&'static str, String>,
+) -> Vec<(&'static str, String)> {
+    form.iter().map(|(k, v)| (*k, fill(v, kept))).collect()
+}
+
+/// `tooken admin ARGS…` in `dir` with `stdin`, which must succeed: its
+/// stdout as an answer's body (status 200).
+fn admin_with_stdin(dir: &Path, args: &[String], stdin: &str) -> Answer {
+    let mut child = TOOKEN
+        .command(dir, &["admin"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
-    drop(stdin);
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "tooken admin {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    Answer {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: String::from_utf8(out.stdout).unwrap(),
+    }
 }
 
 /// Mistakes that tempt a server to echo a secret: in the path, the query,

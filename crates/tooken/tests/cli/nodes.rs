@@ -2,8 +2,8 @@
 //! to disturb it: a TCP proxy the test can stop and restart, queries on
 //! pg_stat_activity.
 
-use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,13 +113,15 @@ pub fn through(url: &str, port: u16) -> String {
 }
 
 /// A TCP proxy in front of PostgreSQL, on its own runtime so that blocking
-/// test code cannot stall it. `stop` closes the port and every connection
-/// through it; `start` opens the same port again.
+/// test code cannot stall it. `stop` cuts every connection through it and
+/// resets new ones at once (its port stays bound: nothing else can take it
+/// meanwhile); `restart` lets connections through again.
 pub struct Proxy {
     runtime: Option<tokio::runtime::Runtime>,
     pub port: u16,
-    upstream: String,
-    tasks: Arc<Mutex<Vec<AbortHandle>>>,
+    up: Arc<AtomicBool>,
+    /// Connections being forwarded, to cut on `stop`.
+    live: Arc<Mutex<Vec<AbortHandle>>>,
 }
 
 impl Proxy {
@@ -130,30 +132,24 @@ impl Proxy {
             .build()
             .unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let proxy = Proxy {
-            runtime: Some(runtime),
-            port,
-            upstream: upstream.to_owned(),
-            tasks: Arc::default(),
-        };
-        proxy.serve(listener);
-        proxy
-    }
-
-    fn runtime(&self) -> &tokio::runtime::Runtime {
-        self.runtime.as_ref().unwrap()
-    }
-
-    fn serve(&self, listener: std::net::TcpListener) {
         listener.set_nonblocking(true).unwrap();
-        let (upstream, tasks) = (self.upstream.clone(), self.tasks.clone());
-        let accept = self.runtime().spawn(async move {
+        let port = listener.local_addr().unwrap().port();
+        let (up, live) = (
+            Arc::new(AtomicBool::new(true)),
+            Arc::<Mutex<Vec<AbortHandle>>>::default(),
+        );
+        let (upstream, flag, forwards) = (upstream.to_owned(), up.clone(), live.clone());
+        runtime.spawn(async move {
             let listener = TcpListener::from_std(listener).unwrap();
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
+                if !flag.load(Ordering::SeqCst) {
+                    // Down: reset the connection, as a dead server would.
+                    let _ = client.set_zero_linger();
+                    continue;
+                }
                 let upstream = upstream.clone();
                 let forward = tokio::spawn(async move {
                     if let Ok(mut server) = TcpStream::connect(&upstream).await {
@@ -161,22 +157,27 @@ impl Proxy {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
                 });
-                tasks.lock().unwrap().push(forward.abort_handle());
+                forwards.lock().unwrap().push(forward.abort_handle());
             }
         });
-        self.tasks.lock().unwrap().push(accept.abort_handle());
+        Proxy {
+            runtime: Some(runtime),
+            port,
+            up,
+            live,
+        }
     }
 
-    /// Closes the port and drops every live connection.
+    /// Cuts every live connection; new ones are reset until `restart`.
     pub fn stop(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
+        self.up.store(false, Ordering::SeqCst);
+        for task in self.live.lock().unwrap().drain(..) {
             task.abort();
         }
         // Aborted tasks drop their sockets when next scheduled: wait until
-        // the port refuses.
-        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        // each has.
         let start = Instant::now();
-        while std::net::TcpStream::connect(addr).is_ok() {
+        while self.live_connections() > 0 {
             assert!(
                 start.elapsed() < Duration::from_secs(5),
                 "proxy did not stop"
@@ -185,12 +186,16 @@ impl Proxy {
         }
     }
 
-    /// Listens on the same port again.
+    /// Lets connections through again.
     pub fn restart(&self) {
-        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
-        // std sets SO_REUSEADDR: the port can be bound again at once.
-        let listener = std::net::TcpListener::bind(addr).unwrap();
-        self.serve(listener);
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// Forwarded connections whose tasks have not finished.
+    fn live_connections(&self) -> usize {
+        let metrics = self.runtime.as_ref().unwrap().metrics();
+        // The accept loop is one task; each forward is another.
+        metrics.num_alive_tasks().saturating_sub(1)
     }
 }
 

@@ -1,5 +1,6 @@
 //! `tooken serve`: first start, configuration, shutdown, durability.
 
+use sqlx::Connection;
 use tooken_client::{Client, CreateToken};
 
 use crate::helpers::{db_path, first_key, start_server, status_with};
@@ -107,17 +108,31 @@ async fn an_acknowledged_create_survives_sigkill() {
     }
 }
 
+/// A stop on SIGINT writes out what is gathered in memory. The failure
+/// proves it was the stop that wrote: while serving, a window of failures
+/// is written only once a minute has passed since its first one.
 async fn graceful_shutdown_writes_out_usage() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[], &[]);
     let key = first_key(&server.wait_for_stdout("shown only this once"));
     assert_eq!(status_with(&server.url, &key).await, 200);
+    let stranger = tooken_core::Credential::generate("tok", tooken_core::Mode::Live);
+    assert_eq!(status_with(&server.url, stranger.expose()).await, 401);
     let (status, _) = server.stop_with("INT");
     assert!(status.success());
     let (ok, out, _) = crate::helpers::admin(dir.path(), &["api-keys", "list", "--json"]);
     assert!(ok);
     let keys: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(keys[0]["last_used_at"].is_string(), "{keys}");
+    let url = format!("sqlite://{}?mode=ro", db_path(dir.path()).display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let failures: Vec<String> =
+        sqlx::query_scalar("SELECT details FROM audit_events WHERE action = 'auth.failed'")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].contains(&stranger.hint()), "{failures:?}");
 }
 
 tooken_testkit::tests! {
