@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use clap::{Args, Subcommand};
+use clap::{ArgMatches, Args, Subcommand};
 use secrecy::SecretString;
 use serde::Serialize;
 use tooken_core::audit::ChainBreak;
@@ -12,11 +12,16 @@ use tooken_core::{Mode, SystemClock};
 use tooken_service::{Caller, NewApiKeyRequest, Service};
 use tooken_store::{ApiKey, Role, Store, DEFAULT_WORKSPACE};
 
+use crate::config::{ConfigFile, ConfigPath, StoreConfig};
+
+/// `tooken admin`'s arguments: the store, configured as for `tooken serve`
+/// (the same flags, variables and `tooken.toml`), and the command.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// Store: sqlite://PATH, the same as `tooken serve` uses.
-    #[arg(long, env = "TOOKEN_DATABASE_URL", default_value = crate::DEFAULT_DATABASE, global = true)]
-    database: String,
+    #[command(flatten)]
+    file: ConfigPath,
+    #[command(flatten)]
+    store: StoreConfig,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -105,13 +110,17 @@ enum AuditCommand {
     },
 }
 
-pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.database).await.with_context(|| {
-        format!(
-            "cannot open the store at {}",
-            tooken_store::redact_url(&args.database)
-        )
-    })?;
+pub async fn run(args: AdminArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+    let config = ConfigFile::load(&args.file)?.layer(args.store, matches)?;
+    let database = &config.database;
+    let store = Store::open_with(database, &config.options()?)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the store at {}",
+                tooken_store::redact_url(database)
+            )
+        })?;
     let service = Service::new(store.clone(), Arc::new(SystemClock));
     let result = dispatch(&service, args.command).await;
     store.close().await;
