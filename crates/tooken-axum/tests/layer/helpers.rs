@@ -50,6 +50,14 @@ impl TookenServer {
             .unwrap()
     }
 
+    /// Revokes `token` through the API key.
+    pub async fn revoke(&self, token: &TokenWithSecret) {
+        self.client
+            .revoke_token(&token.token.id, None)
+            .await
+            .unwrap();
+    }
+
     /// A verifier credential: a token that can only verify.
     pub async fn verifier(&self) -> String {
         self.issue(&["tokens:verify"], None, None).await.secret
@@ -160,6 +168,11 @@ impl Service {
     pub async fn get(&self, path: &str, token: &str) -> Answer {
         self.raw(Method::GET, path, Some(&format!("Bearer {token}")), None)
             .await
+    }
+
+    /// The status of `GET /invoices` with `token`.
+    pub async fn invoices(&self, token: &str) -> StatusCode {
+        self.get("/invoices", token).await.status
     }
 
     /// `POST path` with a JSON body and `Authorization: Bearer <token>`.

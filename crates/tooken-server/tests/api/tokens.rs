@@ -162,45 +162,18 @@ store_test! {
             ids.push(app.token(&format!("t{i}"), &[]).await.token.id);
         }
         ids.reverse();
-        let page = app
-            .client
-            .list_tokens(&ListTokens {
-                limit: Some(3),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            page.data.iter().map(|t| &t.id).collect::<Vec<_>>(),
-            ids[..3].iter().collect::<Vec<_>>()
-        );
-        assert!(page.has_more);
-        assert_eq!(page.next_cursor.as_deref(), Some(ids[2].as_str()));
-        let page2 = app
-            .client
-            .list_tokens(&ListTokens {
-                limit: Some(3),
-                starting_after: page.next_cursor,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            page2.data.iter().map(|t| &t.id).collect::<Vec<_>>(),
-            ids[3..6].iter().collect::<Vec<_>>()
-        );
-        let page3 = app
-            .client
-            .list_tokens(&ListTokens {
-                limit: Some(3),
-                starting_after: page2.next_cursor,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(page3.data.len(), 1);
-        assert!(!page3.has_more);
-        assert_eq!(page3.next_cursor, None);
+        // Pages of three: (ids on the page, has_more); each cursor is the
+        // last id of its page.
+        let mut cursor = None;
+        for (page_ids, more) in [(&ids[..3], true), (&ids[3..6], true), (&ids[6..], false)] {
+            let q = ListTokens { limit: Some(3), starting_after: cursor.clone(), ..Default::default() };
+            let page = app.client.list_tokens(&q).await.unwrap();
+            assert_eq!(page.data.iter().map(|t| &t.id).collect::<Vec<_>>(), page_ids.iter().collect::<Vec<_>>());
+            assert_eq!(page.has_more, more);
+            let expected_cursor = more.then(|| page_ids.last().unwrap().clone());
+            assert_eq!(page.next_cursor, expected_cursor);
+            cursor = page.next_cursor;
+        }
         let (_, default_page) = app.call(Method::GET, "/v1/tokens", None).await;
         assert_eq!(default_page["data"].as_array().unwrap().len(), 7);
     }
