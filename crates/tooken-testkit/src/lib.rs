@@ -99,7 +99,9 @@ pub mod net;
 pub mod process;
 pub mod service;
 
-pub use app::{fast_dashboard, Fixture, TestApp, TestAppBuilder, UNAUTHORIZED_BODY};
+pub use app::{
+    create_api_key, fast_dashboard, raw, Fixture, TestApp, TestAppBuilder, UNAUTHORIZED_BODY,
+};
 pub use certs::TestCerts;
 pub use database::{Backend, TestDatabase, TestStore};
 pub use net::{eventually, RefusingPort};

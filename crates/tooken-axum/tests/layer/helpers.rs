@@ -147,20 +147,13 @@ impl Service {
         authorization: Option<&str>,
         body: Option<&str>,
     ) -> Answer {
-        let mut req = self.http.request(method, format!("{}{}", self.url, path));
-        if let Some(a) = authorization {
-            req = req.header("authorization", a);
-        }
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_owned());
-        }
-        let res = req.send().await.unwrap();
+        let url = format!("{}{path}", self.url);
+        let (status, headers, body) =
+            tooken_testkit::raw(&self.http, method, &url, authorization, body).await;
         Answer {
-            status: res.status(),
-            headers: res.headers().clone(),
-            body: res.text().await.unwrap(),
+            status,
+            headers,
+            body,
         }
     }
 

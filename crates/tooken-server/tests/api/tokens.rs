@@ -198,54 +198,27 @@ store_test! {
             .unwrap();
         app.clock.advance(chrono::Duration::seconds(11));
 
-        let ids = |status: &str| {
-            let q = ListTokens {
-                status: Some(status.into()),
-                ..Default::default()
-            };
-            let client = app.client.clone();
-            async move {
-                client
-                    .list_all_tokens(&q)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|t| t.id)
-                    .collect::<Vec<_>>()
-            }
+        let filter = |status: Option<&str>, scope: Option<&str>, name: Option<&str>| ListTokens {
+            status: status.map(str::to_owned),
+            scope: scope.map(str::to_owned),
+            name: name.map(str::to_owned),
+            ..Default::default()
         };
-        assert_eq!(ids("active").await, vec![active.token.id.clone()]);
-        assert_eq!(ids("revoked").await, vec![revoked.token.id.clone()]);
-        assert_eq!(ids("expired").await, vec![expiring.token.id.clone()]);
-
-        let by_scope = app
-            .client
-            .list_all_tokens(&ListTokens {
-                scope: Some("logs:read".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(by_scope.len(), 1);
-        assert_eq!(by_scope[0].id, revoked.token.id);
-        let by_name = app
-            .client
-            .list_all_tokens(&ListTokens {
-                name: Some("deploy-".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(by_name.len(), 2);
-        let none = app
-            .client
-            .list_all_tokens(&ListTokens {
-                name: Some("%".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert!(none.is_empty(), "name is a literal prefix, not a pattern");
+        let (active, revoked, expiring) = (&active.token.id, &revoked.token.id, &expiring.token.id);
+        let mut deploys = vec![active, revoked];
+        deploys.sort();
+        for (what, q, expected) in [
+            ("active", filter(Some("active"), None, None), vec![active]),
+            ("revoked", filter(Some("revoked"), None, None), vec![revoked]),
+            ("expired", filter(Some("expired"), None, None), vec![expiring]),
+            ("by scope", filter(None, Some("logs:read"), None), vec![revoked]),
+            ("by name prefix", filter(None, None, Some("deploy-")), deploys),
+            ("a literal prefix, not a pattern", filter(None, None, Some("%")), vec![]),
+        ] {
+            let mut ids: Vec<String> = app.client.list_all_tokens(&q).await.unwrap().into_iter().map(|t| t.id).collect();
+            ids.sort();
+            assert_eq!(ids.iter().collect::<Vec<_>>(), expected, "{what}");
+        }
     }
 }
 
