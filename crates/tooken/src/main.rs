@@ -10,23 +10,30 @@ mod audit;
 mod audit_file;
 mod client;
 mod config;
+mod healthcheck;
 mod outcome;
 mod scan;
 mod serve;
 mod table;
 mod tokens;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::outcome::{Failure, Outcome};
 
-/// Default store: an embedded SQLite file in the current directory.
-pub const DEFAULT_DATABASE: &str = "sqlite://tooken.db";
+/// `tooken --version`: the version and the commit it was built from (see
+/// `build.rs`), e.g. `tooken 0.1.0 (commit 3f2a9c1d8e7b)`.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TOOKEN_GIT_COMMIT"),
+    ")"
+);
 
 #[derive(Debug, Parser)]
 #[command(
     name = "tooken",
-    version,
+    version = VERSION,
     about = "Self-hosted credential service: scoped, expiring, revocable tokens",
     after_help = "Client commands read TOOKEN_API_KEY (an API key or a token), \
                   TOOKEN_URL (default http://127.0.0.1:7878) and, for an https:// URL \
@@ -55,6 +62,9 @@ enum Command {
     Whoami(client::WhoamiArgs),
     /// Find Tooken API keys and tokens in files (exit 1 when any is found).
     Scan(scan::ScanArgs),
+    /// Ask a running server whether it is alive (exit 0) or not (exit 1),
+    /// e.g. as a container health check.
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Check the configuration file.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -69,7 +79,17 @@ enum Command {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // The matches too: a setting's source (flag, environment or default)
+    // decides whether tooken.toml may set it (see `config`).
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let sub = matches
+        .subcommand()
+        .map(|(_, m)| m.clone())
+        .unwrap_or_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,11 +102,11 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args)
+            Command::Serve(args) => serve::run(args, &sub)
                 .await
                 .map(|()| Outcome::Success)
                 .map_err(Failure::failed),
-            Command::Admin(args) => admin::run(args)
+            Command::Admin(args) => admin::run(args, &sub)
                 .await
                 .map(|()| Outcome::Success)
                 .map_err(Failure::failed),
@@ -95,6 +115,7 @@ fn main() -> std::process::ExitCode {
             Command::Audit(command) => audit::run(command).await,
             Command::Whoami(args) => client::whoami(args).await,
             Command::Scan(args) => scan::run(args),
+            Command::Healthcheck(args) => healthcheck::run(args).await,
             Command::Config(command) => config::run(command),
             Command::Completions { shell } => {
                 let mut out = Vec::new();

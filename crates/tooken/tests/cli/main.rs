@@ -8,6 +8,9 @@ mod audit_log;
 mod client;
 mod config_file;
 mod crash;
+#[path = "../../build/git_commit.rs"]
+mod git_commit;
+mod healthcheck;
 mod helpers;
 mod hostile;
 mod hygiene;
@@ -18,6 +21,7 @@ mod run;
 mod scan;
 mod serve;
 mod tls;
+mod version;
 
 fn main() {
     tooken_testkit::harness::main()

@@ -43,13 +43,13 @@ impl Pair {
             .create_token(&tooken_testkit::named(name))
             .await
             .unwrap();
-        (t.token.id, t.secret)
+        (t.token.id, t.secret.expose().to_owned())
     }
 
     async fn code(&self, node: &Server, secret: &str) -> VerifyCode {
         self.client(node)
             .verify(&VerifyRequest {
-                token: secret.to_owned(),
+                token: secret.into(),
                 scopes: vec![],
             })
             .await
