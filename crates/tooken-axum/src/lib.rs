@@ -383,7 +383,7 @@ impl Tooken {
     /// one answer serves every route.
     async fn ask(&self, credential: &Credential) -> Answer {
         let request = VerifyRequest {
-            token: credential.expose().to_owned(),
+            token: credential.expose().into(),
             scopes: Vec::new(),
         };
         let call = self.inner.client.verify(&request);

@@ -11,17 +11,15 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use tooken_core::audit::Actor;
 use tooken_core::{Clock, Credential, SecretHash, SystemClock};
-use tooken_server::auth::Principal;
-use tooken_server::cache::CredentialCache;
-use tooken_server::verify::judge;
-use tooken_server::AppState;
-use tooken_store::Store;
+use tooken_service::{Caller, CredentialCache, Principal, Service};
+use tooken_store::{AuditContext, Store};
 
 struct Setup {
-    state: AppState,
-    uncached: AppState,
-    principal: Principal,
+    service: Service,
+    uncached: Service,
+    caller: Caller,
     secrets: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -42,13 +40,16 @@ async fn setup(n: usize) -> Setup {
         .unwrap()
         .expect("the seeded API key");
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let state = AppState::new(store.clone(), clock.clone());
+    let service = Service::new(store.clone(), clock.clone());
     // Room for one entry: every lookup of a different token goes to SQLite.
-    let uncached = AppState::new(store, clock).with_cache(CredentialCache::with_capacity(1));
+    let uncached = Service::new(store, clock).with_cache(CredentialCache::with_capacity(1));
     Setup {
-        state,
+        service,
         uncached,
-        principal: Principal::ApiKey(Arc::new(api_key)),
+        caller: Caller::new(
+            Principal::ApiKey(Arc::new(api_key)),
+            AuditContext::new(Actor::system()),
+        ),
         secrets: tokens.into_iter().map(|(_, secret)| secret).collect(),
         _dir: dir,
     }
@@ -73,16 +74,18 @@ fn benches(c: &mut Criterion) {
     c.bench_function("credential/hash", |b| b.iter(|| black_box(&parsed).hash()));
 
     c.bench_function("store/change_marker", |b| {
-        b.iter(|| black_box(s.state.store.change_marker()))
+        b.iter(|| black_box(s.service.credentials().change_marker()))
     });
 
     let now = SystemClock.now();
-    let (state, principal, hot) = (&s.state, &s.principal, &hot);
+    let (service, hot) = (&s.service, &hot);
     c.bench_function("verify_core/same_token_cached", |b| {
         b.to_async(&rt).iter(|| async {
             // The marker is read once per request, as the server does.
-            let marker = state.change_marker();
-            let v = judge(state, principal, marker, black_box(hot), &[], now)
+            let mut caller = s.caller.clone();
+            caller.marker = service.credentials().change_marker();
+            let v = service
+                .judge(&caller, black_box(hot), &[], now)
                 .await
                 .unwrap();
             assert!(v.token.is_some());
@@ -95,9 +98,11 @@ fn benches(c: &mut Criterion) {
             // A different token each time, spread over all n.
             i = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
             let secret = &secrets[(i % n as u64) as usize];
+            let mut caller = s.caller.clone();
             async move {
-                let marker = uncached.change_marker();
-                let v = judge(uncached, principal, marker, black_box(secret), &[], now)
+                caller.marker = uncached.credentials().change_marker();
+                let v = uncached
+                    .judge(&caller, black_box(secret), &[], now)
                     .await
                     .unwrap();
                 assert!(v.token.is_some());

@@ -2,6 +2,7 @@
 //! (`benches/core.rs`) share: seeding a fresh store.
 
 use tooken_core::audit::Actor;
+use tooken_core::text::Name;
 use tooken_core::{Clock, Credential, Mode, Scope, SystemClock};
 use tooken_store::{AuditContext, NewApiKey, NewToken, Store};
 
@@ -18,13 +19,14 @@ pub async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<(String, S
     let ws = store
         .create_workspace(&"default".parse()?, &ctx, now)
         .await?;
+    let name = Name::parse("bench")?;
     let key = Credential::generate("tok", Mode::Live);
     store
         .create_api_key(
             NewApiKey {
                 workspace_id: &ws.id,
                 mode: Mode::Live,
-                name: "bench",
+                name: &name,
                 secret_hash: key.hash(),
                 hint: key.hint(),
             },
@@ -44,7 +46,7 @@ pub async fn seed(url: &str, n: usize) -> anyhow::Result<(String, Vec<(String, S
             .map(|c| NewToken {
                 workspace_id: ws.id.clone(),
                 mode: Mode::Live,
-                name: "bench".into(),
+                name: name.clone(),
                 description: None,
                 scopes: vec![scope.clone()],
                 metadata: None,

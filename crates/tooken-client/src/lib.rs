@@ -418,7 +418,7 @@ impl Client {
     /// RFC 7662 introspection.
     pub async fn introspect(&self, token: &str) -> Result<IntrospectResponse> {
         let form = IntrospectRequest {
-            token: token.to_owned(),
+            token: token.into(),
             token_type_hint: None,
         };
         self.send(

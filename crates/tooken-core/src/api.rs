@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::token::{TokenStatus, VerifyCode};
-use crate::{Mode, Scope};
+use crate::{Mode, Scope, Secret};
 
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -54,7 +54,7 @@ pub struct TokenWithSecret {
     #[serde(flatten)]
     pub token: TokenObject,
     /// The token's secret. Shown once; Tooken keeps only its SHA-256.
-    pub secret: String,
+    pub secret: Secret,
 }
 
 /// `POST /v1/tokens`.
@@ -156,7 +156,7 @@ pub struct Page<T> {
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The token a client presented to your service.
-    pub token: String,
+    pub token: Secret,
     /// Scopes the token must hold (a `resource:*` scope covers `resource:…`).
     #[serde(default)]
     #[schema(value_type = Vec<Scope>, max_items = 50)]
@@ -188,7 +188,7 @@ pub struct VerifyResponse {
 /// `POST /v1/oauth/introspect` (form-encoded).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IntrospectRequest {
-    pub token: String,
+    pub token: Secret,
     /// Accepted and ignored, as RFC 7662 allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type_hint: Option<String>,
@@ -489,10 +489,10 @@ mod tests {
         use utoipa::PartialSchema;
         let create = serde_json::to_value(CreateToken::schema()).unwrap();
         let field = |name: &str| create["properties"][name].clone();
-        assert_eq!(field("name")["maxLength"], crate::token::MAX_NAME_CHARS);
+        assert_eq!(field("name")["maxLength"], crate::text::MAX_NAME_CHARS);
         assert_eq!(
             field("description")["maxLength"],
-            crate::token::MAX_DESCRIPTION_CHARS
+            crate::text::MAX_DESCRIPTION_CHARS
         );
         assert_eq!(field("scopes")["maxItems"], crate::scope::MAX_SCOPES);
         assert_eq!(
@@ -502,7 +502,7 @@ mod tests {
         let revoke = serde_json::to_value(RevokeToken::schema()).unwrap();
         assert_eq!(
             revoke["properties"]["reason"]["maxLength"],
-            crate::token::MAX_REASON_CHARS
+            crate::text::MAX_REASON_CHARS
         );
         let settings = serde_json::to_value(UpdateSettings::schema()).unwrap();
         for ttl in ["max_token_ttl_seconds", "default_token_ttl_seconds"] {

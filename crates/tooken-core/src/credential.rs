@@ -242,6 +242,93 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// A secret as a request or response body carries it (a new token's
+/// `secret`, the `token` presented to verify): serialized as the plain
+/// string, so the wire format is the string itself, but its `Debug` shows
+/// only the hint (or `<redacted>` when it is no credential), it is zeroized
+/// on drop, and two are compared in constant time. Read it with
+/// [`Secret::expose`] (or through `Deref`, explicitly), never by printing.
+#[derive(Clone, Default)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(SecretString::from(value.into()))
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// Its display hint when it is a well-formed credential.
+    pub fn hint(&self) -> Option<String> {
+        Credential::parse(self.expose()).ok().map(|c| c.hint())
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.expose()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret::new(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret::new(value)
+    }
+}
+
+impl From<&Credential> for Secret {
+    fn from(c: &Credential) -> Secret {
+        Secret::new(c.expose())
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.expose().as_bytes(), other.expose().as_bytes()).into()
+    }
+}
+
+impl Eq for Secret {}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.hint() {
+            Some(hint) => write!(f, "Secret({hint})"),
+            None => f.write_str("Secret(<redacted>)"),
+        }
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        String::deserialize(deserializer).map(Secret::new)
+    }
+}
+
+impl utoipa::PartialSchema for Secret {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        String::schema()
+    }
+}
+
+impl utoipa::ToSchema for Secret {}
+
 /// SHA-256 of a secret. Comparing two hashes is constant-time.
 #[derive(Clone, Copy, Eq)]
 pub struct SecretHash(pub [u8; 32]);
@@ -317,6 +404,20 @@ mod tests {
         let s = c.expose();
         assert_eq!(c.hint(), format!("tkn_live_…{}", &s[s.len() - 4..]));
         assert!(!c.hint().contains(&s[9..20]));
+    }
+
+    #[test]
+    fn wire_secrets_travel_as_strings_and_print_as_hints() {
+        let c = Credential::generate("tkn", Mode::Live);
+        let secret = Secret::from(&c);
+        let json = serde_json::to_string(&secret).unwrap();
+        assert_eq!(json, format!("\"{}\"", c.expose()));
+        let back: Secret = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, secret);
+        assert_eq!(format!("{back:?}"), format!("Secret({})", c.hint()));
+        let other = Secret::new("not a credential at all, but secret");
+        assert_eq!(format!("{other:?}"), "Secret(<redacted>)");
+        assert_ne!(other, secret);
     }
 
     #[test]

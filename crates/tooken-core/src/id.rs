@@ -60,8 +60,8 @@ pub fn new_id(kind: IdKind, now: DateTime<Utc>) -> String {
     out
 }
 
-/// Is `s` shaped like an id of `kind`?
-pub fn is_id(kind: IdKind, s: &str) -> bool {
+/// Is `s` shaped like an id of `kind`? (The id types' `parse` asks.)
+fn is_id(kind: IdKind, s: &str) -> bool {
     match s
         .strip_prefix(kind.prefix())
         .and_then(|r| r.strip_prefix('_'))
@@ -70,6 +70,80 @@ pub fn is_id(kind: IdKind, s: &str) -> bool {
         None => false,
     }
 }
+
+/// `s` is not an id of the kind asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an id of this kind")]
+pub struct NotAnId;
+
+/// Defines an id type of one kind: built by `new` or `parse`, read as `&str`.
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new id, created at `now`.
+            pub fn new(now: DateTime<Utc>) -> $name {
+                $name(new_id($kind, now))
+            }
+
+            /// `s`, if it is shaped like an id of this kind.
+            pub fn parse(s: &str) -> Result<$name, NotAnId> {
+                if is_id($kind, s) {
+                    Ok($name(s.to_owned()))
+                } else {
+                    Err(NotAnId)
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = NotAnId;
+            fn from_str(s: &str) -> Result<$name, NotAnId> {
+                $name::parse(s)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A token's id: `tk_…`.
+    TokenId,
+    IdKind::Token
+);
+id_type!(
+    /// An API key's id: `key_…`.
+    ApiKeyId,
+    IdKind::ApiKey
+);
+id_type!(
+    /// An audit event's id: `evt_…`.
+    EventId,
+    IdKind::Event
+);
 
 /// Is `s` shaped like an id of any kind (`usr_…` for dashboard users
 /// included): a short lowercase prefix, `_`, 26 Crockford base32 digits.
@@ -104,6 +178,18 @@ mod tests {
         assert!(!looks_like_id("tk_short"));
         let secret = crate::Credential::generate("tkn", crate::Mode::Live);
         assert!(!looks_like_id(secret.expose()));
+    }
+
+    #[test]
+    fn typed_ids_parse_only_their_kind() {
+        let now = Utc::now();
+        let token = TokenId::new(now);
+        assert_eq!(TokenId::parse(token.as_str()), Ok(token.clone()));
+        assert_eq!(ApiKeyId::parse(token.as_str()), Err(NotAnId));
+        assert_eq!(EventId::parse("evt_short"), Err(NotAnId));
+        assert!(ApiKeyId::parse(&new_id(IdKind::ApiKey, now)).is_ok());
+        let secret = crate::Credential::generate("tkn", crate::Mode::Live);
+        assert_eq!(TokenId::parse(secret.expose()), Err(NotAnId));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod token;
 pub mod webhook;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use credential::{Credential, CredentialKind, Malformed, Mode, SecretHash};
+pub use credential::{Credential, CredentialKind, Malformed, Mode, Secret, SecretHash};
 pub use policy::Settings;
 pub use scope::Scope;
 pub use text::WorkspaceName;

@@ -7,9 +7,135 @@ use std::str::FromStr;
 
 use crate::ValidationError;
 
-/// A workspace's name: 1–64 lowercase letters, digits or `-`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct WorkspaceName(String);
+/// Longest name of a token or an API key.
+pub const MAX_NAME_CHARS: usize = 128;
+/// Longest description of a token.
+pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+/// Longest reason given for a revocation.
+pub const MAX_REASON_CHARS: usize = 256;
+
+/// Defines a validated text type: built only by `parse`, read as `&str`.
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+            fn from_str(s: &str) -> Result<$name, ValidationError> {
+                $name::parse(s)
+            }
+        }
+    };
+}
+
+text_type!(
+    /// The name of a token or an API key: 1–128 characters (counted as
+    /// sent), no control characters, surrounding whitespace removed.
+    Name
+);
+
+impl Name {
+    pub fn parse(raw: &str) -> Result<Name, ValidationError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(ValidationError::new("name", "must not be empty"));
+        }
+        if raw.chars().count() > MAX_NAME_CHARS {
+            return Err(ValidationError::new(
+                "name",
+                format!("must be at most {MAX_NAME_CHARS} characters"),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Name(name.to_owned()))
+    }
+}
+
+text_type!(
+    /// A token's description: at most 1024 characters of text.
+    Description
+);
+
+impl Description {
+    pub fn parse(raw: &str) -> Result<Description, ValidationError> {
+        check_text("description", raw, MAX_DESCRIPTION_CHARS)?;
+        Ok(Description(raw.to_owned()))
+    }
+}
+
+text_type!(
+    /// The reason given for a revocation: at most 256 characters of text.
+    Reason
+);
+
+impl Reason {
+    pub fn parse(raw: &str) -> Result<Reason, ValidationError> {
+        check_text("reason", raw, MAX_REASON_CHARS)?;
+        Ok(Reason(raw.to_owned()))
+    }
+}
+
+/// Free text: at most `max` characters, and no control characters but tab
+/// and line breaks (a NUL, for one, cannot even be stored in PostgreSQL).
+fn check_text(field: &str, raw: &str, max: usize) -> Result<(), ValidationError> {
+    if raw.chars().count() > max {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if raw
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters other than tab and line breaks",
+        ));
+    }
+    Ok(())
+}
+
+text_type!(
+    /// A workspace's name: 1–64 lowercase letters, digits or `-`.
+    WorkspaceName
+);
 
 impl WorkspaceName {
     pub fn parse(raw: &str) -> Result<WorkspaceName, ValidationError> {
@@ -29,28 +155,59 @@ impl WorkspaceName {
             ))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for WorkspaceName {
-    type Err = ValidationError;
-    fn from_str(s: &str) -> Result<WorkspaceName, ValidationError> {
-        WorkspaceName::parse(s)
-    }
-}
-
-impl fmt::Display for WorkspaceName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_are_bounded() {
+        assert_eq!(Name::parse("  ci  ").unwrap().as_str(), "ci");
+        assert!(Name::parse("").is_err());
+        assert!(Name::parse("   ").is_err());
+        assert!(Name::parse(&"é".repeat(128)).is_ok());
+        assert!(Name::parse(&"é".repeat(129)).is_err());
+        assert!(Name::parse("a\u{0}b").is_err());
+        assert!(Name::parse("<script>").is_ok());
+    }
+
+    #[test]
+    fn free_text_allows_line_breaks_and_tabs_only() {
+        assert!(Description::parse("two\nlines\r\n\tand a tab").is_ok());
+        for bad in ["a\u{0}b", "bell\u{7}", "\u{1b}[31m", "\u{85}", "\u{7f}"] {
+            assert_eq!(Description::parse(bad).unwrap_err().field, "description");
+            assert_eq!(Reason::parse(bad).unwrap_err().field, "reason");
+        }
+        assert!(Reason::parse(&"r".repeat(256)).is_ok());
+        assert!(Reason::parse(&"r".repeat(257)).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_text_is_bounded_and_storable(text in any::<String>()) {
+            if let Ok(d) = Description::parse(&text) {
+                prop_assert_eq!(d.as_str(), text.as_str());
+                prop_assert!(d.chars().count() <= MAX_DESCRIPTION_CHARS);
+                prop_assert!(!d.contains('\0'));
+                prop_assert!(d.chars().all(|c| !c.is_control() || "\t\n\r".contains(c)));
+            }
+            if Reason::parse(&text).is_ok() {
+                prop_assert!(text.chars().count() <= MAX_REASON_CHARS && !text.contains('\0'));
+            }
+        }
+
+        #[test]
+        fn accepted_names_are_trimmed_and_bounded(raw in any::<String>()) {
+            if let Ok(name) = Name::parse(&raw) {
+                prop_assert_eq!(name.as_str(), raw.trim());
+                prop_assert!(!name.is_empty());
+                prop_assert!(raw.chars().count() <= MAX_NAME_CHARS);
+                prop_assert!(!name.chars().any(char::is_control));
+            }
+        }
+    }
 
     #[test]
     fn workspace_names_are_short_lowercase_words() {

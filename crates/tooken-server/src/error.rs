@@ -5,8 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 pub use tooken_core::api::ErrorBody;
-use tooken_core::ValidationError;
-use tooken_store::StoreError;
+use tooken_service::ServiceError;
 
 /// The message of every 401, whatever the cause: the response must not
 /// reveal whether the credential was absent, malformed, unknown, revoked,
@@ -54,44 +53,26 @@ impl ApiError {
         }
     }
 
-    /// A `403` naming the built-in scope the operation needs.
-    pub fn missing_scope(scope: &str) -> ApiError {
-        ApiError::Forbidden {
-            message: format!("this token lacks the scope {scope} required for this operation"),
-            required_scope: Some(scope.to_owned()),
-        }
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError::Forbidden {
-            message: message.into(),
-            required_scope: None,
-        }
-    }
-
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> ApiError {
         ApiError::Internal(Box::new(e))
     }
 }
 
-impl From<ValidationError> for ApiError {
-    fn from(e: ValidationError) -> Self {
-        ApiError::InvalidRequest {
-            message: format!("{}: {}", e.field, e.message),
-            field: Some(e.field),
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
         match e {
-            StoreError::Conflict(c) => ApiError::Conflict(c.to_string()),
-            e if e.is_unavailable() => {
-                tracing::error!(error = %e, "store unavailable");
-                ApiError::Unavailable
-            }
-            other => ApiError::internal(other),
+            ServiceError::Invalid { message, field } => ApiError::InvalidRequest { message, field },
+            ServiceError::Forbidden {
+                message,
+                required_scope,
+            } => ApiError::Forbidden {
+                message,
+                required_scope,
+            },
+            ServiceError::NotFound(nf) => ApiError::NotFound(nf.to_string()),
+            ServiceError::Conflict { message, .. } => ApiError::Conflict(message),
+            ServiceError::Unavailable => ApiError::Unavailable,
+            ServiceError::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }

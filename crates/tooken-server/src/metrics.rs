@@ -20,6 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tooken_core::token::VerifyCode;
+use tooken_service::{CacheOutcome, Observer};
 
 use crate::AppState;
 
@@ -43,18 +44,6 @@ struct CodeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: &'static str,
-}
-
-/// How a credential lookup went.
-#[derive(Debug, Clone, Copy)]
-pub enum CacheOutcome {
-    /// Answered from the cache.
-    Hit,
-    /// Not cached (or the cache was just emptied): looked up in the store.
-    Miss,
-    /// The cache could not be trusted (PostgreSQL's change listener is
-    /// down): looked up in the store.
-    Bypassed,
 }
 
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
@@ -154,8 +143,9 @@ impl Default for Metrics {
     }
 }
 
-impl Metrics {
-    pub fn record_verification(&self, code: VerifyCode) {
+/// What the service reports goes into the registry.
+impl Observer for Metrics {
+    fn verification(&self, code: VerifyCode) {
         let code = serde_json::to_value(code)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -163,7 +153,7 @@ impl Metrics {
         self.verifications.get_or_create(&CodeLabels { code }).inc();
     }
 
-    pub fn record_cache_lookup(&self, outcome: CacheOutcome) {
+    fn cache_lookup(&self, outcome: CacheOutcome) {
         let outcome = match outcome {
             CacheOutcome::Hit => "hit",
             CacheOutcome::Miss => "miss",
@@ -174,11 +164,12 @@ impl Metrics {
             .inc();
     }
 
-    /// One argon2id password check has run.
-    pub fn record_password_check(&self) {
+    fn password_check(&self) {
         self.password_checks.inc();
     }
+}
 
+impl Metrics {
     /// The brute-force throttle delayed the answer to one failure.
     pub fn record_slowed_failure(&self) {
         self.auth_failures_slowed.inc();
@@ -195,9 +186,9 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text")))]
 pub async fn render(State(state): State<AppState>) -> Response {
     let m = &state.metrics;
-    m.change_feed_up
-        .set(i64::from(state.store.is_watching_changes()));
-    let pool = state.store.pool_stats();
+    let store = state.service.store();
+    m.change_feed_up.set(i64::from(store.is_watching_changes()));
+    let pool = store.pool_stats();
     m.pool_size.set(i64::from(pool.size));
     m.pool_idle.set(pool.idle as i64);
     let mut out = String::new();

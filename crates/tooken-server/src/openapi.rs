@@ -9,8 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
-use crate::auth::Caller;
 use crate::AppState;
+use tooken_service::Caller;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -5,8 +5,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tooken_core::api::UpdateSettings;
 use tooken_core::Settings;
+use tooken_service::Caller;
 
-use crate::auth::Caller;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiJson;
 use crate::AppState;
@@ -21,13 +21,7 @@ pub async fn get_settings(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Settings>> {
-    caller.require_api_key()?;
-    Ok(Json(
-        state
-            .workspace(caller.principal.workspace_id())
-            .await?
-            .settings,
-    ))
+    Ok(Json(state.service.settings(&caller).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/settings", tag = "settings", request_body = UpdateSettings,
@@ -38,28 +32,7 @@ pub async fn update_settings(
     caller: Caller,
     ApiJson(req): ApiJson<UpdateSettings>,
 ) -> ApiResult<Json<Settings>> {
-    caller.require_api_key()?;
-    let workspace = state.workspace(caller.principal.workspace_id()).await?;
-    let mut s = workspace.settings;
-    if let Some(v) = req.require_expiration {
-        s.require_expiration = v;
-    }
-    if let Some(v) = req.max_token_ttl_seconds {
-        s.max_token_ttl_seconds = v;
-    }
-    if let Some(v) = req.default_token_ttl_seconds {
-        s.default_token_ttl_seconds = v;
-    }
-    if let Some(v) = req.token_prefix {
-        s.token_prefix = v;
-    }
-    if let Some(v) = req.audit_retention_days {
-        s.audit_retention_days = v;
-    }
-    s.validate()?;
-    let saved = state
-        .store
-        .update_settings(&workspace.id, &s, &caller.audit, state.clock.now())
-        .await?;
-    Ok(Json(saved))
+    Ok(Json(
+        state.service.update_settings(&caller, req.into()).await?,
+    ))
 }

@@ -6,9 +6,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tooken_core::api::{Whoami, WorkspaceRef};
 use tooken_core::scope::{AUDIT_READ, TOKENS_READ, TOKENS_VERIFY, TOKENS_WRITE};
+use tooken_service::{Caller, Principal};
 
-use crate::auth::{Caller, Principal};
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -21,31 +21,40 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(get, path = "/v1/whoami", tag = "system",
     responses((status = 200, body = Whoami), (status = 401, body = ErrorBody)))]
 pub async fn whoami(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Whoami>> {
-    let workspace = state.workspace(caller.principal.workspace_id()).await?;
-    let (name, hint, scopes) = match &caller.principal {
+    let workspace = state.service.own_workspace(&caller).await?;
+    let (name, hint, scopes, mode) = match &caller.principal {
         Principal::ApiKey(k) => (
             k.name.clone(),
             k.hint.clone(),
             [TOKENS_READ, TOKENS_WRITE, TOKENS_VERIFY, AUDIT_READ]
                 .map(str::to_owned)
                 .to_vec(),
+            k.mode,
         ),
         Principal::Token(t) => (
             t.name.clone(),
             t.hint.clone(),
             t.scopes.iter().map(|s| s.to_string()).collect(),
+            t.mode,
         ),
+        // The API authenticates credentials only.
+        other => {
+            return Err(ApiError::internal(std::io::Error::other(format!(
+                "whoami for a {} caller",
+                other.kind()
+            ))))
+        }
     };
     Ok(Json(Whoami {
         kind: caller.principal.kind().to_owned(),
-        id: caller.principal.id().to_owned(),
+        id: caller.principal.id().unwrap_or_default().to_owned(),
         name,
         hint,
         workspace: WorkspaceRef {
             id: workspace.id,
             name: workspace.name,
         },
-        mode: caller.principal.mode(),
+        mode,
         scopes,
     }))
 }
@@ -62,7 +71,7 @@ pub async fn healthz() -> &'static str {
     responses((status = 200, description = "ready", content_type = "text/plain"),
         (status = 503, description = "store unreachable", content_type = "text/plain")))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
+    match state.service.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             tracing::warn!(error = %e, "store not ready");

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
+use tooken_core::text::Name;
 use tooken_core::{Mode, SecretHash};
 
 use crate::audit::{AuditContext, NewEvent};
@@ -30,7 +31,7 @@ pub struct ApiKey {
 pub struct NewApiKey<'a> {
     pub workspace_id: &'a str,
     pub mode: Mode,
-    pub name: &'a str,
+    pub name: &'a Name,
     pub secret_hash: SecretHash,
     pub hint: String,
 }
@@ -67,7 +68,7 @@ impl Store {
             id: new_id(IdKind::ApiKey, now),
             workspace_id: key.workspace_id.to_owned(),
             mode: key.mode,
-            name: key.name.to_owned(),
+            name: key.name.to_string(),
             hint: key.hint,
             created_at: now,
             regenerated_at: None,

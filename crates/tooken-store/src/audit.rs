@@ -10,7 +10,6 @@ use tooken_core::Mode;
 
 use crate::row::{to_ms, Columns};
 use crate::sql::{Arg, Backend, SqlBuilder};
-use crate::write::Recorded;
 use crate::{Result, Store, StoreError};
 
 /// Who is acting, and from where: recorded with every event.
@@ -41,6 +40,13 @@ pub struct NewEvent {
     pub action: &'static str,
     pub target: Option<Target>,
     pub details: Value,
+}
+
+/// An event waiting for its transaction's commit.
+pub(crate) struct Recorded {
+    pub ctx: AuditContext,
+    pub event: NewEvent,
+    pub at: DateTime<Utc>,
 }
 
 /// Which events to list.

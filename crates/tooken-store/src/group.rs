@@ -163,8 +163,8 @@ mod tests {
                 let new = NewToken {
                     workspace_id,
                     mode: Mode::Test,
-                    name: format!("t{i}"),
-                    description: (i % 2 == 0).then(|| format!("d{i}")),
+                    name: format!("t{i}").parse().unwrap(),
+                    description: (i % 2 == 0).then(|| format!("d{i}").parse().unwrap()),
                     scopes: vec![Scope::parse(&format!("s:r{i}")).unwrap()],
                     metadata: Some(metadata),
                     secret_hash: secret.hash(),

@@ -41,13 +41,14 @@ pub use audit::{AuditContext, AuthFailureEvent, EventFilter, NewEvent, Pruned, S
 pub use error::{Conflict, Result, StoreError};
 pub use links::{LinkPurpose, NewLink, UserLink};
 pub use memberships::{Member, MemberChange, Membership, Role};
-pub use open::{StoreOptions, APPLICATION_NAME, LISTENER_SUFFIX};
+pub use open::StoreOptions;
 pub use reveals::NewReveal;
 pub use sessions::{NewSession, SessionRecord};
 pub use sql::Backend;
 pub use tokens::{Acceptance, NewToken, TokenFilter, TokenMatch, TokenPatch, TokenRecord};
 pub use usage::{DayUse, UsageBatch};
 pub use users::{NewUser, User};
+pub use watch::postgres::{APPLICATION_NAME, LISTENER_SUFFIX};
 pub use workspaces::Workspace;
 
 /// The workspace every new store starts with.

@@ -10,7 +10,7 @@ use sqlx::AnyConnection;
 
 use crate::audit::AuditContext;
 use crate::row::{parsed, to_ms, Columns};
-use crate::users::{user_event, user_from_row, User, USER_COLUMNS};
+use crate::users::{insert_user, user_event, user_from_row, NewUser, User, USER_COLUMNS};
 use crate::{Result, Store};
 
 /// What a member may do in a workspace.
@@ -136,6 +136,30 @@ async fn owners_in(conn: &mut AnyConnection, workspace_id: &str) -> Result<i64> 
 }
 
 impl Store {
+    /// Creates a user who is a member of `workspace_id` with `role` (the
+    /// admin CLI).
+    #[tracing::instrument(skip(self, new, ctx), fields(email = new.email))]
+    pub async fn create_user(
+        &self,
+        new: NewUser<'_>,
+        workspace_id: &str,
+        role: Role,
+        ctx: &AuditContext,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        let mut w = self.write().await?;
+        let user = insert_user(w.conn(), new, now).await?;
+        insert_membership(w.conn(), workspace_id, &user.id, role, now).await?;
+        let details = json!({ "email": user.email, "role": role.as_str() });
+        w.record(
+            ctx,
+            user_event(workspace_id, "member.added", &user, details),
+            now,
+        );
+        w.commit().await?;
+        Ok(user)
+    }
+
     /// The workspaces a user belongs to, by name.
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>> {
         let rows = sqlx::query(

@@ -14,16 +14,9 @@ use crate::engine::Engine;
 use crate::group::Creates;
 use crate::reader::Readers;
 use crate::sql::Backend;
-use crate::watch::{postgres, sqlite::SqliteWatch};
+use crate::watch::postgres::{self, APPLICATION_NAME, LISTENER_SUFFIX};
+use crate::watch::sqlite::SqliteWatch;
 use crate::{Result, Store, StoreError};
-
-/// The `application_name` of the pool's PostgreSQL sessions, unless the
-/// URL sets one (`?application_name=tooken-a` names a node).
-pub const APPLICATION_NAME: &str = "tooken";
-
-/// Appended to the pool's `application_name` to name the session that
-/// listens for changes (`tooken-listener` by default).
-pub const LISTENER_SUFFIX: &str = "-listener";
 
 /// How to connect.
 #[derive(Debug, Clone)]

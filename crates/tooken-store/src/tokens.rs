@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use tooken_core::audit::Target;
 use tooken_core::id::{new_id, IdKind};
+use tooken_core::text::{Description, Name, Reason};
 use tooken_core::token::TokenStatus;
 use tooken_core::{Mode, Scope, SecretHash};
 
@@ -48,8 +49,8 @@ impl TokenRecord {
 pub struct NewToken {
     pub workspace_id: String,
     pub mode: Mode,
-    pub name: String,
-    pub description: Option<String>,
+    pub name: Name,
+    pub description: Option<Description>,
     pub scopes: Vec<Scope>,
     pub metadata: Option<Map<String, Value>>,
     pub secret_hash: SecretHash,
@@ -62,8 +63,8 @@ pub struct NewToken {
 /// Changes to a token; `None` leaves a field alone, `Some(None)` clears it.
 #[derive(Debug, Default, Clone)]
 pub struct TokenPatch {
-    pub name: Option<String>,
-    pub description: Option<Option<String>>,
+    pub name: Option<Name>,
+    pub description: Option<Option<Description>>,
     pub metadata: Option<Option<Map<String, Value>>>,
     pub scopes: Option<Vec<Scope>>,
     pub expires_at: Option<Option<DateTime<Utc>>>,
@@ -289,8 +290,8 @@ impl NewToken {
             id: new_id(IdKind::Token, now),
             workspace_id: self.workspace_id,
             mode: self.mode,
-            name: self.name,
-            description: self.description,
+            name: self.name.into_string(),
+            description: self.description.map(String::from),
             scopes: self.scopes,
             metadata: self.metadata,
             hint: self.hint,
@@ -452,10 +453,11 @@ impl Store {
             changes.insert(field.into(), json!({ "old": old, "new": new }));
         };
         if let Some(name) = patch.name {
-            note("name", json!(old.name), json!(name));
-            new.name = name;
+            note("name", json!(old.name), json!(name.as_str()));
+            new.name = name.into_string();
         }
         if let Some(description) = patch.description {
+            let description = description.map(String::from);
             note("description", json!(old.description), json!(description));
             new.description = description;
         }
@@ -502,7 +504,7 @@ impl Store {
         workspace_id: &str,
         mode: Mode,
         id: &str,
-        reason: Option<&str>,
+        reason: Option<&Reason>,
         ctx: &AuditContext,
         now: DateTime<Utc>,
     ) -> Result<Option<(TokenRecord, Vec<String>)>> {
@@ -526,7 +528,7 @@ impl Store {
         )
         .bind(id)
         .bind(to_ms(now))
-        .bind(reason)
+        .bind(reason.map(Reason::as_str))
         .fetch_all(w.conn())
         .await?;
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tokens WHERE id = $1"))
@@ -537,7 +539,10 @@ impl Store {
         if !revoked.is_empty() {
             let mut descendants: Vec<&String> = revoked.iter().filter(|r| *r != id).collect();
             descendants.sort();
-            let details = json!({ "reason": reason, "descendants_revoked": descendants });
+            let details = json!({
+                "reason": reason.map(Reason::as_str),
+                "descendants_revoked": descendants,
+            });
             w.record(ctx, token_event(&token, "token.revoked", details), now);
         }
         w.invalidate_caches();

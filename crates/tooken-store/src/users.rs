@@ -13,7 +13,6 @@ use tooken_core::audit::{Actor, Target};
 use tooken_core::id::{new_id, IdKind};
 
 use crate::audit::{AuditContext, NewEvent};
-use crate::memberships::{insert_membership, Role};
 use crate::row::{to_ms, Columns};
 use crate::{Result, Store};
 
@@ -118,30 +117,6 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT count(*) FROM users")
             .fetch_one(&self.pool)
             .await?)
-    }
-
-    /// Creates a user who is a member of `workspace_id` with `role` (the
-    /// admin CLI).
-    #[tracing::instrument(skip(self, new, ctx), fields(email = new.email))]
-    pub async fn create_user(
-        &self,
-        new: NewUser<'_>,
-        workspace_id: &str,
-        role: Role,
-        ctx: &AuditContext,
-        now: DateTime<Utc>,
-    ) -> Result<User> {
-        let mut w = self.write().await?;
-        let user = insert_user(w.conn(), new, now).await?;
-        insert_membership(w.conn(), workspace_id, &user.id, role, now).await?;
-        let details = json!({ "email": user.email, "role": role.as_str() });
-        w.record(
-            ctx,
-            user_event(workspace_id, "member.added", &user, details),
-            now,
-        );
-        w.commit().await?;
-        Ok(user)
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {

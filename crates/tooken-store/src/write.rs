@@ -13,18 +13,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 
-use crate::audit::{append_all, AuditContext, NewEvent};
+use crate::audit::{append_all, AuditContext, NewEvent, Recorded};
 use crate::engine::Engine;
 use crate::sql::Backend;
 use crate::watch::postgres::CHANNEL;
 use crate::{Result, Store};
-
-/// An event waiting for its transaction's commit.
-pub(crate) struct Recorded {
-    pub ctx: AuditContext,
-    pub event: NewEvent,
-    pub at: DateTime<Utc>,
-}
 
 /// A write transaction in progress. Dropped without [`Write::commit`],
 /// it rolls back.

@@ -37,7 +37,11 @@ pub trait Fixture: Sized {
 /// same).
 pub fn fast_dashboard() -> DashboardConfig {
     DashboardConfig {
-        password_params: argon2::Params::new(1024, 1, 1, None).expect("valid argon2 parameters"),
+        sign_in: tooken_service::SignInPolicy {
+            password_params: argon2::Params::new(1024, 1, 1, None)
+                .expect("valid argon2 parameters"),
+            ..Default::default()
+        },
         ..DashboardConfig::default()
     }
 }
@@ -136,7 +140,8 @@ impl TestAppBuilder {
         let (api_key, key) = create_api_key(&store, &ws.id, Mode::Live, clock.now()).await;
         let setup_token = match self.setup_link {
             true => Some(
-                tooken_server::dashboard::create_setup_link(&store, &ws.id, clock.now())
+                tooken_service::Service::new(store.clone(), clock.clone())
+                    .create_setup_link(&tooken_service::Caller::system(), &ws.id)
                     .await
                     .unwrap(),
             ),
@@ -189,7 +194,7 @@ async fn serve(
         addr,
         client: Client::new(&url, &api_key).unwrap(),
         url,
-        store: state.store.clone(),
+        store: state.service.store().clone(),
         clock,
         workspace_id: String::new(),
         api_key,
@@ -211,12 +216,13 @@ async fn create_api_key(
     now: DateTime<Utc>,
 ) -> (String, ApiKey) {
     let secret = Credential::generate(API_KEY_PREFIX, mode);
+    let name = "test".parse().unwrap();
     let key = store
         .create_api_key(
             NewApiKey {
                 workspace_id,
                 mode,
-                name: "test",
+                name: &name,
                 secret_hash: secret.hash(),
                 hint: secret.hint(),
             },
@@ -303,7 +309,7 @@ impl TestApp {
     pub async fn verify(&self, secret: &str) -> VerifyResponse {
         self.client
             .verify(&VerifyRequest {
-                token: secret.to_owned(),
+                token: secret.into(),
                 scopes: Vec::new(),
             })
             .await
@@ -354,11 +360,7 @@ impl TestApp {
 
     /// Writes out usage and authentication failures gathered in memory.
     pub async fn flush(&self) {
-        self.state.usage.flush(&self.store).await;
-        self.state
-            .failures
-            .flush(&self.store, self.clock.now(), true)
-            .await;
+        self.state.service.flush(true).await;
     }
 
     /// All events of a chain, oldest first.

@@ -1,21 +1,27 @@
 //! `tooken admin`: local administration straight on the store, for
 //! bootstrapping and recovery. Safe to use while the server runs.
 
-use anyhow::{bail, Context};
-use clap::{Args, Subcommand};
-use serde::Serialize;
-use tooken_core::audit::{Actor, ChainBreak};
-use tooken_core::credential::API_KEY_PREFIX;
-use tooken_core::{Clock, Credential, Mode, SystemClock};
-use tooken_store::{
-    ApiKey, AuditContext, NewApiKey, Store, Workspace, DEFAULT_WORKSPACE, SERVER_CHAIN,
-};
+use std::sync::Arc;
 
+use anyhow::{bail, Context};
+use clap::{ArgMatches, Args, Subcommand};
+use secrecy::SecretString;
+use serde::Serialize;
+use tooken_core::audit::ChainBreak;
+use tooken_core::{Mode, SystemClock};
+use tooken_service::{Caller, NewApiKeyRequest, Service};
+use tooken_store::{ApiKey, Role, Store, DEFAULT_WORKSPACE};
+
+use crate::config::{ConfigFile, ConfigPath, StoreConfig};
+
+/// `tooken admin`'s arguments: the store, configured as for `tooken serve`
+/// (the same flags, variables and `tooken.toml`), and the command.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// Store: sqlite://PATH, the same as `tooken serve` uses.
-    #[arg(long, env = "TOOKEN_DATABASE_URL", default_value = crate::DEFAULT_DATABASE, global = true)]
-    database: String,
+    #[command(flatten)]
+    file: ConfigPath,
+    #[command(flatten)]
+    store: StoreConfig,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -104,48 +110,48 @@ enum AuditCommand {
     },
 }
 
-pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let store = Store::open(&args.database).await.with_context(|| {
-        format!(
-            "cannot open the store at {}",
-            tooken_store::redact_url(&args.database)
-        )
-    })?;
-    let result = dispatch(&store, args.command).await;
+pub async fn run(args: AdminArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+    let config = ConfigFile::load(&args.file)?.layer(args.store, matches)?;
+    let database = &config.database;
+    let store = Store::open_with(database, &config.options()?)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the store at {}",
+                tooken_store::redact_url(database)
+            )
+        })?;
+    let service = Service::new(store.clone(), Arc::new(SystemClock));
+    let result = dispatch(&service, args.command).await;
     store.close().await;
     result
 }
 
-async fn dispatch(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
-    let now = SystemClock.now();
-    let ctx = AuditContext::new(Actor::admin_cli());
+async fn dispatch(service: &Service, command: AdminCommand) -> anyhow::Result<()> {
+    let admin = Caller::admin();
     match command {
-        AdminCommand::Users(command) => users(store, command, &ctx, now).await?,
+        AdminCommand::Users(command) => users(service, &admin, command).await?,
         AdminCommand::ApiKeys(ApiKeyCommand::Create {
             workspace,
             mode,
             name,
         }) => {
-            let name = tooken_core::token::parse_name("name", &name)?;
-            let ws = workspace_named(store, &workspace).await?;
-            let key = Credential::generate(API_KEY_PREFIX, mode);
-            let new = NewApiKey {
+            let ws = service.workspace_named(&admin, &workspace).await?;
+            let request = NewApiKeyRequest {
                 workspace_id: &ws.id,
                 mode,
                 name: &name,
-                secret_hash: key.hash(),
-                hint: key.hint(),
             };
-            let created = store.create_api_key(new, &ctx, now).await?;
+            let created = service.create_api_key(&admin, request).await?;
             eprintln!(
                 "Created API key {} ({}). The secret is shown only this once:",
-                created.id, created.hint
+                created.key.id, created.key.hint
             );
-            println!("{}", key.expose());
+            println!("{}", created.secret.expose());
         }
         AdminCommand::ApiKeys(ApiKeyCommand::List { workspace, json }) => {
-            let ws = workspace_named(store, &workspace).await?;
-            let keys = store.list_api_keys(&ws.id).await?;
+            let ws = service.workspace_named(&admin, &workspace).await?;
+            let keys = service.api_keys(&admin, &ws.id).await?;
             if json {
                 let rows: Vec<KeyRow> = keys.iter().map(KeyRow::from).collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -154,38 +160,23 @@ async fn dispatch(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::ApiKeys(ApiKeyCommand::Regenerate { id }) => {
-            let key = store
-                .api_key(&id)
-                .await?
-                .with_context(|| format!("no API key with id {id}"))?;
-            let secret = Credential::generate(API_KEY_PREFIX, key.mode);
-            store
-                .regenerate_api_key(&id, secret.hash(), secret.hint(), &ctx, now)
-                .await?
-                .with_context(|| format!("no API key with id {id}"))?;
+            let made = service.regenerate_api_key(&admin, &id).await?;
             eprintln!("Regenerated {id}: the old value no longer works. The new secret is shown only this once:");
-            println!("{}", secret.expose());
+            println!("{}", made.secret.expose());
         }
         AdminCommand::ApiKeys(ApiKeyCommand::Delete { id }) => {
-            let key = store
-                .delete_api_key(&id, &ctx, now)
-                .await?
-                .with_context(|| format!("no API key with id {id}"))?;
+            let key = service.delete_api_key(&admin, &id).await?;
             eprintln!(
                 "Deleted API key {} ({}): it no longer works.",
                 key.id, key.hint
             );
         }
         AdminCommand::Workspaces(WorkspaceCommand::Create { name }) => {
-            let name: tooken_core::WorkspaceName = name.parse()?;
-            if store.workspace_by_name(name.as_str()).await?.is_some() {
-                bail!("a workspace named {:?} already exists", name.as_str());
-            }
-            let ws = store.create_workspace(&name, &ctx, now).await?;
+            let ws = service.create_workspace(&admin, &name).await?;
             println!("{}", ws.id);
         }
         AdminCommand::Workspaces(WorkspaceCommand::List { json }) => {
-            let all = store.list_workspaces().await?;
+            let all = service.workspaces(&admin).await?;
             if json {
                 let rows: Vec<_> = all
                     .iter()
@@ -200,40 +191,15 @@ async fn dispatch(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
             }
         }
         AdminCommand::Audit(AuditCommand::Verify { workspace }) => {
-            // Every workspace's chain, and the server's own (authentication
-            // failures that belong to no workspace).
-            let chains: Vec<(String, String)> = match workspace {
-                Some(name) => {
-                    let ws = workspace_named(store, &name).await?;
-                    vec![(ws.id, ws.name)]
-                }
-                None => {
-                    let mut all: Vec<(String, String)> = store
-                        .list_workspaces()
-                        .await?
-                        .into_iter()
-                        .map(|w| (w.id, w.name))
-                        .collect();
-                    if store
-                        .audit_chains()
-                        .await?
-                        .iter()
-                        .any(|c| c == SERVER_CHAIN)
-                    {
-                        all.push((SERVER_CHAIN.to_owned(), format!("({SERVER_CHAIN})")));
-                    }
-                    all
-                }
-            };
             let mut broken = false;
-            for (id, name) in chains {
-                let (_, anchor_seq) = store.audit_anchor(&id).await?;
-                let from = if anchor_seq > 0 {
-                    format!(", after pruned event #{anchor_seq}")
+            for chain in service.verify_chains(&admin, workspace.as_deref()).await? {
+                let name = chain.name;
+                let from = if chain.anchor_seq > 0 {
+                    format!(", after pruned event #{}", chain.anchor_seq)
                 } else {
                     String::new()
                 };
-                match store.verify_audit_chain(&id).await? {
+                match chain.result {
                     Ok(n) => println!("{name}: intact ({n} events{from})"),
                     Err(b) => {
                         broken = true;
@@ -252,13 +218,6 @@ async fn dispatch(store: &Store, command: AdminCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-async fn workspace_named(store: &Store, name: &str) -> anyhow::Result<Workspace> {
-    store
-        .workspace_by_name(name)
-        .await?
-        .with_context(|| format!("no workspace named {name:?}"))
 }
 
 #[derive(Serialize)]
@@ -318,14 +277,7 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-async fn users(
-    store: &Store,
-    command: UserCommand,
-    ctx: &AuditContext,
-    now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<()> {
-    use tooken_server::dashboard::{login::normalize_email, password, setup, DashboardConfig};
-    let params = DashboardConfig::default().password_params;
+async fn users(service: &Service, admin: &Caller, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create {
             email,
@@ -333,58 +285,41 @@ async fn users(
             workspace,
             role,
         } => {
-            let email = normalize_email(&email);
-            setup::check_email(&email).map_err(anyhow::Error::msg)?;
-            let name = name
-                .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned())
-                .trim()
-                .to_owned();
-            setup::check_name(&name).map_err(anyhow::Error::msg)?;
-            let role: tooken_store::Role = role.parse()?;
-            let ws = workspace_named(store, &workspace).await?;
-            if store.user_by_email(&email).await?.is_some() {
-                bail!(
-                    "a user with email {email} already exists: reset their password with \
-                     `tooken admin users reset-password --email {email}`, or add them to \
-                     {workspace:?} from the dashboard's Members page"
-                );
-            }
-            let pw = read_new_password(&email)?;
-            let hash = password::hash_password(pw, params).await?;
-            let new = tooken_store::NewUser {
-                email: &email,
-                name: &name,
-                password_hash: &hash,
-            };
-            let user = store.create_user(new, &ws.id, role, ctx, now).await?;
+            // The display name defaults to the part of the email before `@`.
+            let name = name.unwrap_or_else(|| {
+                let email = tooken_service::normalize_email(&email);
+                email.split('@').next().unwrap_or_default().to_owned()
+            });
+            let role: Role = role.parse()?;
+            let user = service
+                .create_user(admin, &email, &name, &workspace, role, || {
+                    read_new_password()
+                })
+                .await?;
             eprintln!(
                 "Created {} ({}), {} of workspace {:?}. Sign in at /dashboard/login.",
-                user.email, user.id, role, ws.name
+                user.email, user.id, role, workspace
             );
         }
         UserCommand::ResetPassword { email } => {
-            let email = normalize_email(&email);
-            if store.user_by_email(&email).await?.is_none() {
-                bail!("no user with email {email}");
-            }
-            let pw = read_new_password(&email)?;
-            let hash = password::hash_password(pw, params).await?;
-            store
-                .set_password(&email, &hash, ctx, now)
-                .await?
-                .with_context(|| format!("no user with email {email}"))?;
-            eprintln!("Password of {email} changed; their sessions have ended.");
+            let user = service
+                .reset_password(admin, &email, read_new_password)
+                .await?;
+            eprintln!(
+                "Password of {} changed; their sessions have ended.",
+                user.email
+            );
         }
     }
     Ok(())
 }
 
-/// A new password from standard input: one line when piped; typed twice,
-/// without echo, at a terminal.
-fn read_new_password(email: &str) -> anyhow::Result<secrecy::SecretString> {
+/// A new password from standard input, and the same again: one line when
+/// piped (taken for both); typed twice, without echo, at a terminal.
+fn read_new_password() -> std::io::Result<(SecretString, SecretString)> {
     use std::io::{BufRead, IsTerminal, Write};
     let stdin = std::io::stdin();
-    let read_line = |prompt: &str| -> anyhow::Result<String> {
+    let read_line = |prompt: &str| -> std::io::Result<String> {
         let terminal = stdin.is_terminal();
         if terminal {
             eprint!("{prompt}: ");
@@ -406,9 +341,7 @@ fn read_new_password(email: &str) -> anyhow::Result<secrecy::SecretString> {
     } else {
         password.clone()
     };
-    tooken_server::dashboard::password::check_new_password(&password, &confirm, email)
-        .map_err(anyhow::Error::msg)?;
-    Ok(secrecy::SecretString::from(password))
+    Ok((SecretString::from(password), SecretString::from(confirm)))
 }
 
 /// Turns terminal echo off or on (Unix `stty`); `false` when it could not.

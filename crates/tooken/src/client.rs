@@ -148,7 +148,7 @@ pub async fn verify(args: VerifyArgs) -> Result<Outcome, Failure> {
     let client = connect(&args.connect)?;
     let answer = client
         .verify(&VerifyRequest {
-            token,
+            token: token.into(),
             scopes: args.scopes,
         })
         .await?;

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::config::{ConfigFile, ConfigPath, ServeConfig};
 use crate::outcome::{emit, Failure, Outcome};
 
 #[derive(Debug, Args)]
@@ -33,10 +34,8 @@ pub struct HealthcheckArgs {
     /// How long to wait for the answer: seconds, or a number with s or m.
     #[arg(long, default_value = "5s", value_parser = parse_timeout)]
     timeout: Duration,
-    /// Configuration file, as for `tooken serve` [default: ./tooken.toml if
-    /// it exists].
-    #[arg(long, env = "TOOKEN_CONFIG", value_name = "PATH")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    file: ConfigPath,
     /// The address `tooken serve` listens on, as for `tooken serve`.
     #[arg(long, env = "TOOKEN_LISTEN")]
     listen: Option<SocketAddr>,
@@ -59,13 +58,16 @@ pub async fn run(args: HealthcheckArgs) -> Result<Outcome, Failure> {
             parsed.as_str().trim_end_matches('/').to_owned()
         }
         None => {
-            let file = crate::config::load_for_serve(args.config.as_deref())
-                .map_err(|e| Failure::usage(format!("{e:#}")))?;
+            let file =
+                ConfigFile::load(&args.file).map_err(|e| Failure::usage(format!("{e:#}")))?;
             let listen = args
                 .listen
-                .or(file.listen)
-                .unwrap_or(crate::serve::DEFAULT_LISTEN);
-            let tls = args.tls_cert.or(file.tls_cert).is_some();
+                .or_else(|| file.value("listen"))
+                .unwrap_or(ServeConfig::default().listen);
+            let tls = args
+                .tls_cert
+                .or_else(|| file.value::<PathBuf>("tls_cert"))
+                .is_some();
             local_url(listen, tls)
         }
     };

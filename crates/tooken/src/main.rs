@@ -17,12 +17,9 @@ mod serve;
 mod table;
 mod tokens;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::outcome::{Failure, Outcome};
-
-/// Default store: an embedded SQLite file in the current directory.
-pub const DEFAULT_DATABASE: &str = "sqlite://tooken.db";
 
 /// `tooken --version`: the version and the commit it was built from (see
 /// `build.rs`), e.g. `tooken 0.1.0 (commit 3f2a9c1d8e7b)`.
@@ -82,7 +79,17 @@ enum Command {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // The matches too: a setting's source (flag, environment or default)
+    // decides whether tooken.toml may set it (see `config`).
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let sub = matches
+        .subcommand()
+        .map(|(_, m)| m.clone())
+        .unwrap_or_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -95,11 +102,11 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args)
+            Command::Serve(args) => serve::run(args, &sub)
                 .await
                 .map(|()| Outcome::Success)
                 .map_err(Failure::failed),
-            Command::Admin(args) => admin::run(args)
+            Command::Admin(args) => admin::run(args, &sub)
                 .await
                 .map(|()| Outcome::Success)
                 .map_err(Failure::failed),

@@ -244,7 +244,7 @@ fn show_secret(issued: &TokenWithSecret, json: bool, verb: &str) -> Result<(), F
          Secret (shown only this once; Tooken keeps only its hash):\n\n    {}\n\n{}",
         t.id,
         t.name,
-        issued.secret,
+        issued.secret.expose(),
         token_fields(t)
     ))
 }

@@ -46,8 +46,18 @@ async fn answers_within_the_ttl_come_from_the_cache() {
         .cache_ttl(Duration::from_secs(3600))
         .build();
     let service = spawn_service(layer.clone()).await;
-    let token = tooken.issue(&["invoices:read"], None, None).await.secret;
-    let never_seen = tooken.issue(&["invoices:read"], None, None).await.secret;
+    let token = tooken
+        .issue(&["invoices:read"], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
+    let never_seen = tooken
+        .issue(&["invoices:read"], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
     assert_eq!(
         service.get("/invoices", &token).await.status,
         StatusCode::OK
@@ -130,7 +140,12 @@ async fn the_cache_holds_hashes_not_tokens_and_stays_bounded() {
     let service = spawn_service(layer.clone()).await;
     let mut secrets = Vec::new();
     for _ in 0..4 {
-        let secret = tooken.issue(&["invoices:read"], None, None).await.secret;
+        let secret = tooken
+            .issue(&["invoices:read"], None, None)
+            .await
+            .secret
+            .expose()
+            .to_owned();
         assert_eq!(service.get("/whoami", &secret).await.status, StatusCode::OK);
         secrets.push(secret);
         assert!(layer.cache_len() <= 2, "{layer:?}");

@@ -52,7 +52,11 @@ impl TookenServer {
 
     /// A verifier credential: a token that can only verify.
     pub async fn verifier(&self) -> String {
-        self.issue(&["tokens:verify"], None, None).await.secret
+        self.issue(&["tokens:verify"], None, None)
+            .await
+            .secret
+            .expose()
+            .to_owned()
     }
 
     /// A layer talking to this server with a fresh verifier, on its clock.

@@ -74,7 +74,12 @@ async fn missing_header_gets_tookens_exact_401() {
 async fn garbage_and_unknown_credentials_get_tookens_exact_401() {
     let tooken = spawn_tooken().await;
     let service = spawn_service(tooken.layer().await.build()).await;
-    let token = tooken.issue(&["invoices:read"], None, None).await.secret;
+    let token = tooken
+        .issue(&["invoices:read"], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
     let unknown = Credential::generate("tkn", Mode::Live);
     let api_key = Credential::generate("tok", Mode::Live);
     let cases = [
@@ -128,7 +133,12 @@ async fn a_revoked_or_expired_token_gets_401() {
 async fn a_token_lacking_the_scope_gets_tookens_exact_403() {
     let tooken = spawn_tooken().await;
     let service = spawn_service(tooken.layer().await.build()).await;
-    let reader = tooken.issue(&["invoices:read"], None, None).await.secret;
+    let reader = tooken
+        .issue(&["invoices:read"], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
 
     let res = service
         .post("/invoices", &reader, r#"{"amount_cents":1}"#)
@@ -143,7 +153,12 @@ async fn a_token_lacking_the_scope_gets_tookens_exact_403() {
         Some(r#"Bearer error="insufficient_scope", scope="invoices:write""#)
     );
 
-    let other = tooken.issue(&["users:read"], None, None).await.secret;
+    let other = tooken
+        .issue(&["users:read"], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
     let res = service.get("/invoices", &other).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
     assert_eq!(res.json()["required_scope"], "invoices:read");
@@ -159,7 +174,12 @@ async fn a_token_lacking_the_scope_gets_tookens_exact_403() {
 async fn a_wildcard_scope_covers_every_action_of_its_resource() {
     let tooken = spawn_tooken().await;
     let service = spawn_service(tooken.layer().await.build()).await;
-    let all = tooken.issue(&["invoices:*"], None, None).await.secret;
+    let all = tooken
+        .issue(&["invoices:*"], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
     let res = service
         .post("/invoices", &all, r#"{"amount_cents":5}"#)
         .await;
@@ -171,12 +191,22 @@ async fn a_wildcard_scope_covers_every_action_of_its_resource() {
 async fn a_verifier_that_tooken_refuses_fails_closed() {
     let tooken = spawn_tooken().await;
     // Valid, but without tokens:verify: Tooken answers the verify call 403.
-    let weak = tooken.issue(&["invoices:read"], None, None).await.secret;
+    let weak = tooken
+        .issue(&["invoices:read"], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
     let layer = tooken_axum::Tooken::builder(&tooken.url, &weak)
         .unwrap()
         .build();
     let service = spawn_service(layer).await;
-    let token = tooken.issue(&["invoices:read"], None, None).await.secret;
+    let token = tooken
+        .issue(&["invoices:read"], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
     service.get("/invoices", &token).await.assert_unavailable();
 }
 
@@ -202,7 +232,12 @@ async fn a_scope_check_authenticates_on_its_own_and_in_either_order() {
         .layer(layer.clone())
         .route_layer(layer.require("invoices:read"));
     let reader = tooken.issue(&["invoices:read"], None, None).await;
-    let other = tooken.issue(&["users:read"], None, None).await.secret;
+    let other = tooken
+        .issue(&["users:read"], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
     for app in [alone, reversed] {
         let service = spawn_router(app).await;
         let res = service.raw(Method::GET, "/r", None, None).await;
@@ -226,7 +261,12 @@ async fn the_extractor_without_the_layer_fails_closed() {
     use crate::helpers::spawn_router;
 
     let tooken = spawn_tooken().await;
-    let token = tooken.issue(&[], None, None).await.secret;
+    let token = tooken
+        .issue(&[], None, None)
+        .await
+        .secret
+        .expose()
+        .to_owned();
     let service = spawn_router(Router::new().route("/r", get(token_id))).await;
     let res = service.get("/r", &token).await;
     assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);

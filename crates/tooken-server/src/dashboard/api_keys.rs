@@ -10,15 +10,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
-use tooken_core::credential::API_KEY_PREFIX;
-use tooken_core::id::{is_id, IdKind};
-use tooken_core::{Credential, Mode};
-use tooken_store::{ApiKey, NewApiKey};
+use tooken_core::text::{Name, MAX_NAME_CHARS};
+use tooken_core::Mode;
+use tooken_service::{ApiKeyWithSecret, NewApiKeyRequest};
+use tooken_store::ApiKey;
 
 use super::error::{DashError, DashResult};
+use super::format::{relative, time};
 use super::reveal;
 use super::session::{with_cookies, OwnerForm, Session};
-use super::view::{relative, render, render_with, see_other, time, FieldErrors, Nav};
+use super::view::{render, render_with, see_other, url_with, FieldErrors, Nav};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -34,9 +35,6 @@ pub fn routes() -> Routes {
         ),
     ]
 }
-
-/// Longest key name.
-const MAX_NAME_CHARS: usize = 128;
 
 pub struct KeyRow {
     pub id: String,
@@ -98,8 +96,11 @@ async fn list_page(
     form: CreateForm,
     errors: FieldErrors,
 ) -> DashResult<ListPage> {
-    let now = state.clock.now();
-    let keys = state.store.list_api_keys(&session.workspace.id).await?;
+    let now = state.service.now();
+    let keys = state
+        .service
+        .api_keys(&session.caller, &session.workspace.id)
+        .await?;
     Ok(ListPage {
         nav: session.nav("api-keys"),
         keys: keys.iter().map(|k| row(k, now)).collect(),
@@ -130,13 +131,8 @@ pub async fn list(
         let (secret, c) = reveal::open(&state, &session, &headers, "api_key", id).await?;
         clear = c;
         if secret.is_some() {
-            let now = state.clock.now();
-            page.new_key = state
-                .store
-                .api_key(id)
-                .await?
-                .filter(|k| k.workspace_id == session.workspace.id)
-                .map(|k| row(&k, now));
+            let key = state.service.api_key(&session.caller, id).await;
+            page.new_key = key.ok().map(|k| row(&k, state.service.now()));
             page.secret = secret;
         }
     }
@@ -154,17 +150,16 @@ pub async fn create(
     State(state): State<AppState>,
     OwnerForm { session, form }: OwnerForm<CreateForm>,
 ) -> DashResult<Response> {
+    // Both fields' problems at once, in the page's words.
     let mut errors = FieldErrors::default();
-    let name = form.name.trim().to_owned();
-    if name.is_empty() {
+    if Name::parse(&form.name).is_err() {
         errors.add(
             "name",
-            "Name the key after where it is used, e.g. “ci” or “billing-service”.",
-        );
-    } else if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        errors.add(
-            "name",
-            format!("Use at most {MAX_NAME_CHARS} characters, without control characters."),
+            if form.name.trim().is_empty() {
+                "Name the key after where it is used, e.g. “ci” or “billing-service”.".to_owned()
+            } else {
+                format!("Use at most {MAX_NAME_CHARS} characters, without control characters.")
+            },
         );
     }
     let mode: Option<Mode> = form.mode.parse().ok();
@@ -175,48 +170,29 @@ pub async fn create(
         let page = list_page(&state, &session, form, errors).await?;
         return render_with(StatusCode::BAD_REQUEST, &page);
     };
-    let secret = Credential::generate(API_KEY_PREFIX, mode);
-    let key = state
-        .store
-        .create_api_key(
-            NewApiKey {
-                workspace_id: &session.workspace.id,
-                mode,
-                name: &name,
-                secret_hash: secret.hash(),
-                hint: secret.hint(),
-            },
-            &session.audit,
-            state.clock.now(),
-        )
+    let request = NewApiKeyRequest {
+        workspace_id: &session.workspace.id,
+        mode,
+        name: &form.name,
+    };
+    let created = state
+        .service
+        .create_api_key(&session.caller, request)
         .await?;
-    let cookie = reveal::seal(&state, &session, "api_key", &key.id, secret.expose()).await?;
-    Ok(with_cookies(
-        see_other(&format!("/dashboard/settings/api-keys?new={}", key.id)),
-        [cookie],
-    ))
+    show_once(&state, &session, created).await
 }
 
-/// A key of the session's workspace, or a 404 page.
-async fn find(state: &AppState, session: &Session, id: &str) -> DashResult<ApiKey> {
-    // The id is repeated only if it is one: not a secret pasted into the
-    // address bar.
-    let not_found = || {
-        DashError::NotFound(if is_id(IdKind::ApiKey, id) {
-            format!("There is no API key {id} in this workspace.")
-        } else {
-            "There is no such API key: the address does not hold an API key id.".into()
-        })
-    };
-    if !is_id(IdKind::ApiKey, id) {
-        return Err(not_found());
-    }
-    state
-        .store
-        .api_key(id)
-        .await?
-        .filter(|k| k.workspace_id == session.workspace.id)
-        .ok_or_else(not_found)
+/// Redirects to the list, which shows the key's new value once.
+async fn show_once(
+    state: &AppState,
+    session: &Session,
+    made: ApiKeyWithSecret,
+) -> DashResult<Response> {
+    let cookie = reveal::seal(state, session, "api_key", &made.key.id, &made.secret).await?;
+    Ok(with_cookies(
+        see_other(&format!("/dashboard/settings/api-keys?new={}", made.key.id)),
+        [cookie],
+    ))
 }
 
 #[derive(Template)]
@@ -237,10 +213,10 @@ async fn confirm_page(
     if !session.is_owner() {
         return Err(DashError::owners_only());
     }
-    let key = find(state, session, id).await?;
+    let key = state.service.api_key(&session.caller, id).await?;
     render(&ConfirmPage {
         nav: session.nav("api-keys"),
-        key: row(&key, state.clock.now()),
+        key: row(&key, state.service.now()),
         action,
     })
 }
@@ -273,24 +249,11 @@ pub async fn regenerate(
     Path(id): Path<String>,
     OwnerForm { session, .. }: OwnerForm<EmptyForm>,
 ) -> DashResult<Response> {
-    let key = find(&state, &session, &id).await?;
-    let secret = Credential::generate(API_KEY_PREFIX, key.mode);
-    let key = state
-        .store
-        .regenerate_api_key(
-            &key.id,
-            secret.hash(),
-            secret.hint(),
-            &session.audit,
-            state.clock.now(),
-        )
-        .await?
-        .ok_or_else(|| DashError::NotFound("There is no such API key.".into()))?;
-    let cookie = reveal::seal(&state, &session, "api_key", &key.id, secret.expose()).await?;
-    Ok(with_cookies(
-        see_other(&format!("/dashboard/settings/api-keys?new={}", key.id)),
-        [cookie],
-    ))
+    let made = state
+        .service
+        .regenerate_api_key(&session.caller, &id)
+        .await?;
+    show_once(&state, &session, made).await
 }
 
 /// `POST …/{id}/delete`: the key stops working now.
@@ -299,13 +262,8 @@ pub async fn delete(
     Path(id): Path<String>,
     OwnerForm { session, .. }: OwnerForm<EmptyForm>,
 ) -> DashResult<Response> {
-    let key = find(&state, &session, &id).await?;
-    let key = state
-        .store
-        .delete_api_key(&key.id, &session.audit, state.clock.now())
-        .await?
-        .ok_or_else(|| DashError::NotFound("There is no such API key.".into()))?;
-    Ok(see_other(&super::view::url_with(
+    let key = state.service.delete_api_key(&session.caller, &id).await?;
+    Ok(see_other(&url_with(
         "/dashboard/settings/api-keys",
         &[("deleted", Some(&key.name))],
     )))

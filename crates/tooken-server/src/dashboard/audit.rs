@@ -12,8 +12,7 @@ use axum::routing::get;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use tooken_core::audit::Event;
-use tooken_core::id::{is_id, IdKind};
-use tooken_store::EventFilter;
+use tooken_core::id::EventId;
 
 use super::error::DashResult;
 use super::session::Session;
@@ -75,19 +74,22 @@ fn day_start(raw: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// The filter the page's fields describe (the session's mode, plus
-/// workspace-wide events, as the API shows).
-fn filter(session: &Session, q: &AuditQuery, limit: u32) -> EventFilter {
-    EventFilter {
-        mode: Some(session.mode),
+/// What the page's fields ask the service for (of the session's mode,
+/// plus workspace-wide events, as the API shows): dates are whole days,
+/// UTC; a page starts after an event id only.
+fn query(q: &AuditQuery, limit: Option<u32>) -> tooken_service::AuditQuery {
+    tooken_service::AuditQuery {
+        limit: limit.map(|l| l.to_string()),
+        starting_after: limit
+            .and_then(|_| trimmed(&q.after))
+            .filter(|a| EventId::parse(a).is_ok())
+            .map(str::to_owned),
         action: trimmed(&q.action).map(str::to_owned),
         actor: trimmed(&q.actor).map(str::to_owned),
         target: None,
-        since: day_start(trimmed(&q.since)),
+        since: day_start(trimmed(&q.since)).map(|t| t.to_rfc3339()),
         // Through the whole of the `until` day.
-        until: day_start(trimmed(&q.until)).map(|t| t + chrono::Duration::days(1)),
-        starting_after: None,
-        limit,
+        until: day_start(trimmed(&q.until)).map(|t| (t + chrono::Duration::days(1)).to_rfc3339()),
     }
 }
 
@@ -180,12 +182,10 @@ pub async fn list(
     session: Session,
     Query(q): Query<AuditQuery>,
 ) -> DashResult<Response> {
-    let mut f = filter(&session, &q, PAGE_SIZE);
-    let after = trimmed(&q.after)
-        .filter(|a| is_id(IdKind::Event, a))
-        .map(str::to_owned);
-    f.starting_after = after.clone();
-    let (events, has_more) = state.store.list_events(&session.workspace.id, &f).await?;
+    let asked = query(&q, Some(PAGE_SIZE));
+    let after = asked.starting_after.clone();
+    let page = state.service.audit_events(&session.caller, asked).await?;
+    let (events, has_more) = (page.data, page.has_more);
     let fields = [
         ("action", trimmed(&q.action)),
         ("actor", trimmed(&q.actor)),
@@ -200,11 +200,7 @@ pub async fn list(
     let next_url = has_more
         .then(|| events.last().map(|e| page_url(Some(&e.id))))
         .flatten();
-    let (chain_ok, chain_message) = match state
-        .store
-        .verify_audit_chain(&session.workspace.id)
-        .await?
-    {
+    let (chain_ok, chain_message) = match state.service.audit_chain(&session.caller).await? {
         Ok(n) => (
             true,
             format!(
@@ -243,12 +239,14 @@ pub async fn export(
     session: Session,
     Query(q): Query<AuditQuery>,
 ) -> DashResult<Response> {
-    let f = filter(&session, &q, 500);
-    let mut res = crate::audit::export_ndjson(state.store.clone(), session.workspace.id.clone(), f);
+    let batches = state
+        .service
+        .export_events(&session.caller, query(&q, None))?;
+    let mut res = crate::audit::ndjson(batches);
     let name = format!(
         "attachment; filename=\"tooken-audit-{}-{}.ndjson\"",
         session.workspace.name,
-        state.clock.now().format("%Y%m%d")
+        state.service.now().format("%Y%m%d")
     );
     if let Ok(v) = HeaderValue::from_str(&name) {
         res.headers_mut().insert(CONTENT_DISPOSITION, v);

@@ -4,10 +4,9 @@
 use askama::Template;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use tooken_store::StoreError;
+use tooken_service::{NotFound, ServiceError, Thing};
 
-use super::view;
-use crate::error::ApiError;
+use super::format::human_seconds;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DashError {
@@ -49,33 +48,49 @@ impl DashError {
     }
 }
 
-impl From<StoreError> for DashError {
-    fn from(e: StoreError) -> Self {
-        DashError::internal(e)
-    }
-}
-
 impl From<askama::Error> for DashError {
     fn from(e: askama::Error) -> Self {
         DashError::internal(e)
     }
 }
 
-impl From<ApiError> for DashError {
-    fn from(e: ApiError) -> Self {
+/// The service's refusals, in the dashboard's words.
+impl From<ServiceError> for DashError {
+    fn from(e: ServiceError) -> Self {
         match e {
-            ApiError::InvalidRequest { message, .. } | ApiError::Conflict(message) => {
+            ServiceError::Invalid { message, .. } | ServiceError::Conflict { message, .. } => {
                 DashError::BadRequest(message)
             }
-            ApiError::Forbidden { message, .. } => DashError::Forbidden(message),
-            ApiError::NotFound(m) => DashError::NotFound(m),
-            ApiError::RateLimited {
-                retry_after_seconds,
-            } => DashError::TooManyRequests {
-                retry_after_seconds,
-            },
+            ServiceError::Forbidden { message, .. } => DashError::Forbidden(message),
+            ServiceError::NotFound(nf) => DashError::NotFound(not_found_text(&nf, None)),
             other => DashError::Internal(Box::new(other)),
         }
+    }
+}
+
+/// What was not found, in words; a token is sought in the data of `mode`
+/// (live or test), when it is known. An id is repeated only if it is
+/// one: not a secret pasted into the address bar.
+pub fn not_found_text(nf: &NotFound, mode: Option<tooken_core::Mode>) -> String {
+    match (nf.thing, nf.key()) {
+        (Thing::Token, Some(id)) => match mode {
+            Some(mode) => format!("There is no token {id} in the {mode} data of this workspace."),
+            None => format!("There is no token {id} in this workspace."),
+        },
+        (Thing::Token, None) => {
+            "There is no such token: the address does not hold a token id.".into()
+        }
+        (Thing::ApiKey, Some(id)) => format!("There is no API key {id} in this workspace."),
+        (Thing::ApiKey, None) => {
+            "There is no such API key: the address does not hold an API key id.".into()
+        }
+        (Thing::Member, _) => "No such member.".into(),
+        (Thing::User, _) => "There is no such account.".into(),
+        (Thing::Link, _) => "This link is not valid: it was already used, it has expired, or it \
+             was copied incompletely. Ask for a new one (an owner can invite you again; a server \
+             administrator can run `tooken admin users create`)."
+            .into(),
+        (Thing::Workspace, _) => "There is no such workspace.".into(),
     }
 }
 
@@ -108,7 +123,7 @@ impl IntoResponse for DashError {
                 "Too many requests",
                 format!(
                     "Too many attempts. Try again in {}.",
-                    view::human_seconds(*retry_after_seconds as i64)
+                    human_seconds(*retry_after_seconds as i64)
                 ),
             ),
             DashError::Internal(cause) => {

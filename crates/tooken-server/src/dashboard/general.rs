@@ -1,5 +1,5 @@
-//! Settings → General: the workspace's token policy, checked by
-//! [`tooken_core::Settings::validate`] as `PATCH /v1/settings` does.
+//! Settings → General: the workspace's token policy, changed through the
+//! service as `PATCH /v1/settings` changes it.
 
 use super::Routes;
 use askama::Template;
@@ -9,10 +9,12 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 use tooken_core::Settings;
+use tooken_service::{ServiceError, SettingsChanges};
 
 use super::error::DashResult;
+use super::format::time;
 use super::session::{OwnerForm, Session};
-use super::view::{render, render_with, see_other, time, FieldErrors, Nav};
+use super::view::{render, render_with, see_other, FieldErrors, Nav};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -194,26 +196,29 @@ pub async fn save(
         },
     }
     if errors.is_empty() {
-        if let Err(e) = settings.validate() {
-            errors.add(e.field, e.message);
+        let changes = SettingsChanges {
+            require_expiration: Some(settings.require_expiration),
+            max_token_ttl_seconds: Some(settings.max_token_ttl_seconds),
+            default_token_ttl_seconds: Some(settings.default_token_ttl_seconds),
+            token_prefix: Some(settings.token_prefix),
+            audit_retention_days: Some(settings.audit_retention_days),
+        };
+        match state
+            .service
+            .update_settings(&session.caller, changes)
+            .await
+        {
+            Ok(_) => return Ok(see_other("/dashboard/settings/general?saved=1")),
+            Err(e @ ServiceError::Invalid { .. }) => {
+                errors.add(e.field().unwrap_or("form").to_owned(), e.reason())
+            }
+            Err(e) => return Err(e.into()),
         }
     }
-    if !errors.is_empty() {
-        return render_with(
-            StatusCode::BAD_REQUEST,
-            &page(&session, form, errors, false),
-        );
-    }
-    state
-        .store
-        .update_settings(
-            &session.workspace.id,
-            &settings,
-            &session.audit,
-            state.clock.now(),
-        )
-        .await?;
-    Ok(see_other("/dashboard/settings/general?saved=1"))
+    render_with(
+        StatusCode::BAD_REQUEST,
+        &page(&session, form, errors, false),
+    )
 }
 
 #[cfg(test)]

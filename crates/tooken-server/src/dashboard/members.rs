@@ -10,14 +10,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use tooken_store::{LinkPurpose, Member, MemberChange, Role, StoreError};
+use tooken_service::{check_email, normalize_email, Invited, ServiceError};
+use tooken_store::{Member, Role};
 
 use super::error::{DashError, DashResult};
-use super::login::normalize_email;
+use super::format::relative;
 use super::reveal;
 use super::session::{with_cookies, OwnerForm, Session};
-use super::setup::{check_email, create_link, link_path};
-use super::view::{relative, render, render_with, see_other, url_with, FieldErrors, Nav};
+use super::setup::link_path;
+use super::view::{render, render_with, see_other, url_with, FieldErrors, Nav};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -84,8 +85,8 @@ async fn list_page(
     form: AddForm,
     errors: FieldErrors,
 ) -> DashResult<ListPage> {
-    let now = state.clock.now();
-    let members = state.store.members(&session.workspace.id).await?;
+    let now = state.service.now();
+    let members = state.service.members(&session.caller).await?;
     Ok(ListPage {
         nav: session.nav("members"),
         members: members.iter().map(|m| row(m, session, now)).collect(),
@@ -149,52 +150,27 @@ pub async fn add(
     State(state): State<AppState>,
     OwnerForm { session, form }: OwnerForm<AddForm>,
 ) -> DashResult<Response> {
-    let now = state.clock.now();
-    let email = normalize_email(&form.email);
+    // Both fields' problems at once.
     let mut errors = FieldErrors::default();
-    if let Err(e) = check_email(&email) {
+    if let Err(e) = check_email(&normalize_email(&form.email)) {
         errors.add("email", e);
     }
-    let role = match form.role.as_str() {
-        "owner" => Some(Role::Owner),
-        "viewer" => Some(Role::Viewer),
-        _ => {
-            errors.add("role", "Choose owner or viewer.");
-            None
-        }
-    };
+    let role = form.role.parse::<Role>().ok();
+    if role.is_none() {
+        errors.add("role", "Choose owner or viewer.");
+    }
     let (Some(role), true) = (role, errors.is_empty()) else {
         let page = list_page(&state, &session, form, errors).await?;
         return render_with(StatusCode::BAD_REQUEST, &page);
     };
-    match state.store.user_by_email(&email).await? {
-        Some(user) => {
-            match state
-                .store
-                .add_member(&session.workspace.id, &user, role, &session.audit, now)
-                .await
-            {
-                Ok(()) => Ok(see_other("/dashboard/members?notice=added")),
-                Err(StoreError::Conflict(_)) => {
-                    let mut errors = FieldErrors::default();
-                    errors.add("email", "This person is already a member.");
-                    let page = list_page(&state, &session, form, errors).await?;
-                    render_with(StatusCode::BAD_REQUEST, &page)
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-        None => {
-            let token = create_link(
-                &state.store,
-                LinkPurpose::Invite,
-                &session.workspace.id,
-                Some(&email),
-                role,
-                &session.audit,
-                now,
-            )
-            .await?;
+    match state
+        .service
+        .add_member(&session.caller, &form.email, role)
+        .await
+    {
+        Ok(Invited::Added) => Ok(see_other("/dashboard/members?notice=added")),
+        Ok(Invited::Link(token)) => {
+            let email = normalize_email(&form.email);
             let cookie = reveal::seal(&state, &session, "invite", &email, &token).await?;
             Ok(with_cookies(
                 see_other(&url_with(
@@ -204,6 +180,13 @@ pub async fn add(
                 [cookie],
             ))
         }
+        Err(ServiceError::Conflict { .. }) => {
+            let mut errors = FieldErrors::default();
+            errors.add("email", "This person is already a member.");
+            let page = list_page(&state, &session, form, errors).await?;
+            render_with(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -213,50 +196,21 @@ pub struct RoleForm {
     role: String,
 }
 
-/// Refuses a path that does not hold a user id before the store sees it:
-/// the store's calls are logged with their arguments, and what is in the
-/// path's place might be a secret pasted there.
-fn check_user_id(user_id: &str) -> DashResult<()> {
-    if tooken_core::id::looks_like_id(user_id) {
-        Ok(())
-    } else {
-        Err(DashError::NotFound("No such member.".into()))
-    }
-}
-
-fn last_owner() -> DashError {
-    DashError::BadRequest(
-        "A workspace needs at least one owner: make someone else an owner first.".into(),
-    )
-}
-
 /// `POST /dashboard/members/{user_id}/role`.
 pub async fn set_role(
     State(state): State<AppState>,
     Path(user_id): Path<String>,
     OwnerForm { session, form }: OwnerForm<RoleForm>,
 ) -> DashResult<Response> {
-    let role = match form.role.as_str() {
-        "owner" => Role::Owner,
-        "viewer" => Role::Viewer,
-        _ => return Err(DashError::BadRequest("Choose owner or viewer.".into())),
-    };
-    check_user_id(&user_id)?;
-    match state
-        .store
-        .set_member_role(
-            &session.workspace.id,
-            &user_id,
-            role,
-            &session.audit,
-            state.clock.now(),
-        )
-        .await?
-    {
-        MemberChange::Done(_) => Ok(see_other("/dashboard/members?notice=role")),
-        MemberChange::NotFound => Err(DashError::NotFound("No such member.".into())),
-        MemberChange::LastOwner => Err(last_owner()),
-    }
+    let role = form
+        .role
+        .parse::<Role>()
+        .map_err(|_| DashError::BadRequest("Choose owner or viewer.".into()))?;
+    state
+        .service
+        .set_member_role(&session.caller, &user_id, role)
+        .await?;
+    Ok(see_other("/dashboard/members?notice=role"))
 }
 
 #[derive(Template)]
@@ -275,15 +229,10 @@ pub async fn remove_form(
     if !session.is_owner() {
         return Err(DashError::owners_only());
     }
-    check_user_id(&user_id)?;
-    let member = state
-        .store
-        .member(&session.workspace.id, &user_id)
-        .await?
-        .ok_or_else(|| DashError::NotFound("No such member.".into()))?;
+    let member = state.service.member(&session.caller, &user_id).await?;
     render(&RemovePage {
         nav: session.nav("members"),
-        member: row(&member, &session, state.clock.now()),
+        member: row(&member, &session, state.service.now()),
     })
 }
 
@@ -296,20 +245,13 @@ pub async fn remove(
     Path(user_id): Path<String>,
     OwnerForm { session, .. }: OwnerForm<EmptyForm>,
 ) -> DashResult<Response> {
-    check_user_id(&user_id)?;
-    match state
-        .store
-        .remove_member(
-            &session.workspace.id,
-            &user_id,
-            &session.audit,
-            state.clock.now(),
-        )
-        .await?
-    {
-        MemberChange::Done(_) if user_id == session.user.id => Ok(see_other("/dashboard/tokens")),
-        MemberChange::Done(_) => Ok(see_other("/dashboard/members?notice=removed")),
-        MemberChange::NotFound => Err(DashError::NotFound("No such member.".into())),
-        MemberChange::LastOwner => Err(last_owner()),
+    state
+        .service
+        .remove_member(&session.caller, &user_id)
+        .await?;
+    if user_id == session.user.id {
+        Ok(see_other("/dashboard/tokens"))
+    } else {
+        Ok(see_other("/dashboard/members?notice=removed"))
     }
 }

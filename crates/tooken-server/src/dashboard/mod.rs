@@ -12,23 +12,23 @@
 //!
 //! One module per page group, like the API: [`tokens`], [`api_keys`],
 //! [`audit`], [`general`], [`members`], and [`login`] / [`setup`] for
-//! getting in.
+//! getting in. A handler reads its form, calls one operation of
+//! [`tooken_service::Service`] with the session's caller, and renders the
+//! page (a refusal next to its field, or as an error page).
 
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
 pub mod error;
+pub mod format;
 pub mod general;
 pub mod login;
 pub mod members;
-pub mod password;
 pub mod reveal;
 pub mod session;
 pub mod setup;
 pub mod tokens;
 pub mod view;
-
-use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::header::{
@@ -41,9 +41,10 @@ use axum::response::{Redirect, Response};
 use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 
+use tooken_service::SignInPolicy;
+
 use crate::AppState;
 pub use error::DashError;
-pub use setup::create_setup_link;
 
 /// The policy on every dashboard response: nothing but this origin's own
 /// files, no inline script or style, no framing.
@@ -52,70 +53,25 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 
      base-uri 'none'";
 
 /// How the dashboard behaves; the defaults suit a server behind nothing.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DashboardConfig {
     /// Mark cookies `Secure` (only sent over HTTPS). Also done, whatever
     /// this says, for requests a proxy marks `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
-    /// A session unused this long ends.
-    pub session_idle: Duration,
-    /// A session ends this long after sign-in, used or not.
-    pub session_max: Duration,
-    /// argon2id cost for new password hashes. Verification always uses the
-    /// cost recorded in the stored hash.
-    pub password_params: argon2::Params,
-    /// Failed sign-ins allowed per account, and per client address, within
-    /// `login_window`, before further attempts are refused until it ends.
-    pub login_failures_per_account: u32,
-    pub login_failures_per_address: u32,
-    pub login_window: Duration,
+    /// Passwords, sign-in throttling and session lifetimes (the service
+    /// applies them).
+    pub sign_in: SignInPolicy,
 }
 
-impl Default for DashboardConfig {
-    fn default() -> Self {
-        DashboardConfig {
-            secure_cookies: false,
-            session_idle: Duration::from_secs(12 * 3600),
-            session_max: Duration::from_secs(7 * 24 * 3600),
-            password_params: argon2::Params::default(),
-            login_failures_per_account: 5,
-            login_failures_per_address: 20,
-            login_window: Duration::from_secs(15 * 60),
-        }
-    }
-}
-
-/// What the dashboard keeps in memory.
+/// The dashboard's configuration, as the server holds it.
 #[derive(Debug, Default)]
 pub struct DashboardState {
     pub config: DashboardConfig,
-    pub login_throttle: login::LoginThrottle,
-    /// A hash of no one's password, checked when the account does not
-    /// exist, so that a wrong email takes as long as a wrong password.
-    dummy_hash: tokio::sync::OnceCell<String>,
 }
 
 impl DashboardState {
     pub fn new(config: DashboardConfig) -> DashboardState {
-        DashboardState {
-            config,
-            login_throttle: login::LoginThrottle::default(),
-            dummy_hash: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// The hash checked when an account does not exist: made once, with
-    /// the configured cost, from a random password no one knows.
-    pub async fn dummy_hash(&self) -> Result<&str, password::PasswordError> {
-        self.dummy_hash
-            .get_or_try_init(|| {
-                password::hash_password(
-                    secrecy::SecretString::from(session::new_secret()),
-                    self.config.password_params.clone(),
-                )
-            })
-            .await
-            .map(String::as_str)
+        DashboardState { config }
     }
 }
 

@@ -15,7 +15,6 @@ use chrono::Duration;
 use tooken_core::audit::hex;
 use tooken_core::credential::random_bytes;
 use tooken_core::SecretHash;
-use tooken_store::NewReveal;
 
 use super::error::{DashError, DashResult};
 use super::session::{cookie, set_cookie, Session};
@@ -48,16 +47,16 @@ pub async fn seal(
     let mut pad = vec![0u8; secret.len()];
     getrandom_fill(&mut pad);
     let sealed: Vec<u8> = secret.bytes().zip(&pad).map(|(s, p)| s ^ p).collect();
+    let expires_at = state.service.now() + Duration::seconds(REVEAL_LIFETIME_SECONDS);
     state
-        .store
-        .put_reveal(NewReveal {
-            id_hash: SecretHash::of(&id),
-            session_hash: session.id_hash,
-            target_kind,
-            target_id,
-            sealed: &sealed,
-            expires_at: state.clock.now() + Duration::seconds(REVEAL_LIFETIME_SECONDS),
-        })
+        .service
+        .keep_reveal(
+            session,
+            SecretHash::of(&id),
+            (target_kind, target_id),
+            &sealed,
+            expires_at,
+        )
         .await?;
     Ok(set_cookie(
         REVEAL_COOKIE,
@@ -90,14 +89,8 @@ pub async fn open(
         return Ok((None, None));
     };
     let taken = state
-        .store
-        .take_reveal(
-            &SecretHash::of(id),
-            &session.id_hash,
-            target_kind,
-            target_id,
-            state.clock.now(),
-        )
+        .service
+        .take_reveal(session, &SecretHash::of(id), (target_kind, target_id))
         .await?;
     let Some(sealed) = taken else {
         return Ok((None, None));

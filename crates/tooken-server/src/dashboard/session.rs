@@ -9,25 +9,23 @@
 //! session, the CSRF token (constant-time) and, for [`OwnerForm`], the
 //! role, before the handler sees any field.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
-use axum::http::header::{COOKIE, SET_COOKIE, USER_AGENT};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use chrono::Duration;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tooken_core::audit::hex;
-use tooken_core::credential::random_bytes;
 use tooken_core::{Mode, SecretHash};
-use tooken_store::{AuditContext, Membership, Role, User, Workspace};
+use tooken_service::{new_secret, Caller, SessionState};
+use tooken_store::Role;
 
 use super::error::{DashError, DashResult};
 use super::view::{see_other, Nav, WorkspaceOption};
+use crate::client::audit_context;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "tooken_session";
@@ -36,13 +34,6 @@ pub const SESSION_COOKIE: &str = "tooken_session";
 pub const PRE_SESSION_COOKIE: &str = "tooken_pre";
 /// Largest form body the dashboard reads.
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
-/// A session's `last_seen_at` is written at most this often.
-const TOUCH_EVERY_SECONDS: i64 = 60;
-
-/// A fresh random secret: 32 bytes from the OS CSPRNG, in hex.
-pub fn new_secret() -> String {
-    hex(&random_bytes::<32>())
-}
 
 /// The value of cookie `name`, if the request carries exactly one.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -98,40 +89,25 @@ pub fn tokens_match(expected: &str, submitted: Option<&str>) -> bool {
     }
 }
 
-/// The client's address and user agent, for audit events.
-pub fn audit_context(parts: &Parts, actor: tooken_core::audit::Actor) -> AuditContext {
-    let mut ctx = AuditContext::new(actor);
-    ctx.client_addr = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip().to_string());
-    ctx.user_agent = parts
-        .headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(256).collect());
-    ctx.request_id = parts
-        .headers
-        .get(crate::REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    ctx
-}
-
 /// A signed-in person, in the workspace and mode their dashboard shows.
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub id_hash: SecretHash,
+    /// Who, and what the dashboard shows (see [`SessionState`]).
+    pub state: SessionState,
     pub csrf: String,
-    pub user: User,
-    pub workspace: Workspace,
-    pub role: Role,
-    pub mode: Mode,
-    pub memberships: Vec<Membership>,
-    /// Who is acting and from where, for the audit log.
-    pub audit: AuditContext,
+    /// The person as the caller of the service's operations, with who is
+    /// acting and from where for the audit log.
+    pub caller: Caller,
     /// Whether cookies set in the answer should be `Secure`.
     pub secure: bool,
+}
+
+impl std::ops::Deref for Session {
+    type Target = SessionState;
+
+    fn deref(&self) -> &SessionState {
+        &self.state
+    }
 }
 
 impl Session {
@@ -161,6 +137,17 @@ impl Session {
             active,
         }
     }
+
+    /// A refusal of the service's, in words for this session (a token is
+    /// sought in its mode's data).
+    pub fn explain(&self, e: tooken_service::ServiceError) -> DashError {
+        match e {
+            tooken_service::ServiceError::NotFound(nf) => {
+                DashError::NotFound(super::error::not_found_text(&nf, Some(self.mode)))
+            }
+            other => other.into(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Session {
@@ -185,52 +172,15 @@ impl FromRequestParts<AppState> for Session {
         let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(signed_out());
         };
-        let id_hash = SecretHash::of(id);
-        let Some(record) = state.store.session(&id_hash).await? else {
+        let Some(session) = state.service.resume_session(id).await? else {
             return Err(signed_out());
         };
-        let now = state.clock.now();
-        let config = &state.dashboard.config;
-        let idle = Duration::from_std(config.session_idle).unwrap_or(Duration::hours(12));
-        let max = Duration::from_std(config.session_max).unwrap_or(Duration::days(7));
-        if now - record.last_seen_at > idle || now - record.created_at > max {
-            state.store.forget_session(&id_hash).await?;
-            return Err(signed_out());
-        }
-        let memberships = state.store.memberships(&record.user.id).await?;
-        // Removed from the workspace shown: show another, or end the session.
-        let membership = match memberships
-            .iter()
-            .find(|m| m.workspace_id == record.workspace_id)
-            .or(memberships.first())
-        {
-            Some(m) => m.clone(),
-            None => {
-                state.store.forget_session(&id_hash).await?;
-                return Err(signed_out());
-            }
-        };
-        if membership.workspace_id != record.workspace_id {
-            state
-                .store
-                .switch_session(&id_hash, &membership.workspace_id, record.mode)
-                .await?;
-        }
-        let workspace = state.workspace(&membership.workspace_id).await?;
-        if (now - record.last_seen_at).num_seconds() >= TOUCH_EVERY_SECONDS {
-            state.store.touch_session(&id_hash, now).await?;
-        }
-        let audit = audit_context(parts, record.user.actor());
+        let caller = session.caller(audit_context(parts, session.user.actor()));
         Ok(Session {
-            id_hash,
             csrf: csrf_token(id),
-            user: record.user,
-            workspace,
-            role: membership.role,
-            mode: record.mode,
-            memberships,
-            audit,
+            caller,
             secure: secure(state, &parts.headers),
+            state: session,
         })
     }
 }
@@ -380,17 +330,12 @@ pub async fn switch(
     State(state): State<AppState>,
     MemberForm { session, form }: MemberForm<SwitchForm>,
 ) -> DashResult<Response> {
-    let mut workspace_id = session.workspace.id.clone();
-    let mut back = section_path(form.back.as_deref());
-    if let Some(ws) = form.workspace.filter(|w| *w != workspace_id) {
-        if !session.memberships.iter().any(|m| m.workspace_id == ws) {
-            return Err(DashError::Forbidden(
-                "You are not a member of that workspace.".into(),
-            ));
-        }
-        workspace_id = ws;
-        back = section_path(None);
-    }
+    let workspace = form.workspace.filter(|w| *w != session.workspace.id);
+    // Another workspace opens on its first page.
+    let back = match workspace {
+        Some(_) => section_path(None),
+        None => section_path(form.back.as_deref()),
+    };
     let mode = match form.mode.as_deref() {
         None => session.mode,
         Some(m) => m
@@ -398,8 +343,8 @@ pub async fn switch(
             .map_err(|_| DashError::BadRequest("mode must be live or test".into()))?,
     };
     state
-        .store
-        .switch_session(&session.id_hash, &workspace_id, mode)
+        .service
+        .switch_session(&session, workspace.as_deref(), mode)
         .await?;
     Ok(see_other(back))
 }

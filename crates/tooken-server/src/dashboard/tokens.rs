@@ -1,8 +1,7 @@
 //! Tokens: list (filter, search, pages), create (secret shown once),
 //! inspect, rotate (with a grace period) and revoke (with everything
-//! created through it). The rules are the API's own: these handlers call
-//! [`crate::tokens::issue_token`], [`crate::tokens::rotate_secret`] and the
-//! store's revocation, as `/v1/tokens` does.
+//! created through it). The rules are the service's, the same operations
+//! `/v1/tokens` calls; these handlers read forms and render pages.
 
 use super::Routes;
 use askama::Template;
@@ -12,18 +11,18 @@ use axum::response::Response;
 use axum::routing::get;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Deserialize;
-use tooken_core::api::CreateToken;
-use tooken_core::id::{is_id, IdKind};
+use tooken_core::api::TokenWithSecret;
+use tooken_core::id::TokenId;
 use tooken_core::token::TokenStatus;
 use tooken_core::Scope;
-use tooken_store::{TokenFilter, TokenRecord};
+use tooken_service::{IssueToken, ServiceError, TokenQuery};
+use tooken_store::TokenRecord;
 
 use super::error::{DashError, DashResult};
+use super::format::{human_seconds, relative, time};
 use super::reveal;
 use super::session::{with_cookies, OwnerForm, Session};
-use super::view::{relative, render, render_with, see_other, time, url_with, FieldErrors, Nav};
-use crate::error::ApiError;
-use crate::tokens::{check_grace_period, check_revoke_reason, issue_token, rotate_secret};
+use super::view::{render, render_with, see_other, url_with, FieldErrors, Nav};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -107,13 +106,7 @@ pub async fn list(
     session: Session,
     Query(q): Query<ListQuery>,
 ) -> DashResult<Response> {
-    let now = state.clock.now();
-    let status = match q.status.as_deref().unwrap_or_default() {
-        "active" => Some(TokenStatus::Active),
-        "expired" => Some(TokenStatus::Expired),
-        "revoked" => Some(TokenStatus::Revoked),
-        _ => None,
-    };
+    let status: Option<TokenStatus> = q.status.as_deref().and_then(|s| s.parse().ok());
     let name = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let scope = q.scope.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let scope_error = scope
@@ -122,22 +115,21 @@ pub async fn list(
     let after = q
         .after
         .as_deref()
-        .filter(|a| is_id(IdKind::Token, a))
+        .filter(|a| TokenId::parse(a).is_ok())
         .map(str::to_owned);
+    let now = state.service.now();
     let (tokens, has_more) = if scope_error.is_some() {
         (Vec::new(), false)
     } else {
-        let filter = TokenFilter {
-            status,
-            scope: scope.map(str::to_owned),
-            name_prefix: name.map(str::to_owned),
+        let query = TokenQuery {
+            limit: Some(PAGE_SIZE.to_string()),
             starting_after: after.clone(),
-            limit: PAGE_SIZE,
+            status: status.map(|s| s.as_str().to_owned()),
+            scope: scope.map(str::to_owned),
+            name: name.map(str::to_owned),
         };
-        state
-            .store
-            .list_tokens(&session.workspace.id, session.mode, &filter, now)
-            .await?
+        let page = state.service.list_tokens(&session.caller, query).await?;
+        (page.tokens, page.has_more)
     };
     let status_str = status.map(|s| s.as_str()).unwrap_or_default();
     let page_url = |after: Option<&str>| {
@@ -185,7 +177,7 @@ fn expiry_options(session: &Session, selected: &str) -> Vec<ExpiryOption> {
     match s.default_token_ttl_seconds {
         Some(ttl) => out.push(ExpiryOption {
             value: "default",
-            label: format!("Workspace default ({})", super::view::human_seconds(ttl)),
+            label: format!("Workspace default ({})", human_seconds(ttl)),
             disabled: false,
             selected: false,
         }),
@@ -244,10 +236,7 @@ fn policy_note(session: &Session) -> Option<String> {
         parts.push("every token must expire".to_owned());
     }
     if let Some(max) = s.max_token_ttl_seconds {
-        parts.push(format!(
-            "tokens may last at most {}",
-            super::view::human_seconds(max)
-        ));
+        parts.push(format!("tokens may last at most {}", human_seconds(max)));
     }
     (!parts.is_empty()).then(|| format!("Workspace policy: {}.", parts.join("; ")))
 }
@@ -305,7 +294,7 @@ pub async fn new_form(State(state): State<AppState>, session: Session) -> DashRe
         &session,
         CreateForm::default(),
         FieldErrors::default(),
-        state.clock.now(),
+        state.service.now(),
     ))
 }
 
@@ -317,9 +306,9 @@ pub fn split_scopes(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// Which form field an API validation error belongs to.
-fn form_field(api_field: Option<&str>) -> &'static str {
-    match api_field.unwrap_or_default() {
+/// Which form field a refusal's field belongs to.
+fn form_field(field: Option<&str>) -> &'static str {
+    match field.unwrap_or_default() {
         "name" => "name",
         "description" => "description",
         "metadata" => "metadata",
@@ -335,7 +324,7 @@ pub async fn create(
     State(state): State<AppState>,
     OwnerForm { session, form }: OwnerForm<CreateForm>,
 ) -> DashResult<Response> {
-    let now = state.clock.now();
+    let now = state.service.now();
     let mut errors = FieldErrors::default();
     let metadata = match form.metadata.trim() {
         "" => None,
@@ -372,74 +361,49 @@ pub async fn create(
             &new_page(&session, form, errors, now),
         );
     }
-    let description = Some(form.description.trim())
-        .filter(|d| !d.is_empty())
-        .map(str::to_owned);
-    let req = CreateToken {
+    let request = IssueToken {
         name: form.name.clone(),
-        description,
+        description: Some(form.description.trim())
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned),
         scopes: split_scopes(&form.scopes),
         metadata,
         expires_at,
         expires_in,
     };
-    let created = issue_token(
-        &state,
-        session.workspace.clone(),
-        session.mode,
-        &session.user.id,
-        None,
-        req,
-        &session.audit,
-    )
-    .await;
-    let created = match created {
-        Ok(c) => c,
-        Err(ApiError::InvalidRequest { message, field }) => {
-            errors.add(form_field(field.as_deref()), message);
-            return render_with(
+    match state.service.issue_token(&session.caller, request).await {
+        Ok(created) => show_once(&state, &session, created).await,
+        Err(e @ ServiceError::Invalid { .. }) => {
+            errors.add(form_field(e.field()), e.to_string());
+            render_with(
                 StatusCode::BAD_REQUEST,
                 &new_page(&session, form, errors, now),
-            );
+            )
         }
-        Err(e) => return Err(e.into()),
-    };
-    let cookie = reveal::seal(
-        &state,
-        &session,
-        "token",
-        &created.token.id,
-        &created.secret,
-    )
-    .await?;
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Redirects to the token's page, which shows its new secret once.
+async fn show_once(
+    state: &AppState,
+    session: &Session,
+    made: TokenWithSecret,
+) -> DashResult<Response> {
+    let cookie = reveal::seal(state, session, "token", &made.token.id, &made.secret).await?;
     Ok(with_cookies(
-        see_other(&format!("/dashboard/tokens/{}", created.token.id)),
+        see_other(&format!("/dashboard/tokens/{}", made.token.id)),
         [cookie],
     ))
 }
 
 /// A token of the session's workspace and mode, or a 404 page.
 async fn find(state: &AppState, session: &Session, id: &str) -> DashResult<TokenRecord> {
-    // The id is repeated only if it is one: not a secret pasted into the
-    // address bar.
-    let not_found = || {
-        DashError::NotFound(if is_id(IdKind::Token, id) {
-            format!(
-                "There is no token {id} in the {} data of this workspace.",
-                session.mode
-            )
-        } else {
-            "There is no such token: the address does not hold a token id.".into()
-        })
-    };
-    if !is_id(IdKind::Token, id) {
-        return Err(not_found());
-    }
     state
-        .store
-        .token(&session.workspace.id, session.mode, id)
-        .await?
-        .ok_or_else(not_found)
+        .service
+        .token(&session.caller, id)
+        .await
+        .map_err(|e| session.explain(e))
 }
 
 /// A token's full view.
@@ -477,20 +441,27 @@ pub struct DetailQuery {
     revoked: Option<u32>,
 }
 
+/// What was found; nothing when it is not there.
+fn found<T>(result: Result<T, ServiceError>) -> DashResult<Option<T>> {
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(ServiceError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Who made a token, in words.
 async fn creator(state: &AppState, session: &Session, id: &str) -> DashResult<String> {
     if id == session.user.id {
         return Ok(format!("you ({})", session.user.email));
     }
     if id.starts_with("usr_") {
-        if let Some(m) = state.store.member(&session.workspace.id, id).await? {
+        if let Some(m) = found(state.service.member(&session.caller, id).await)? {
             return Ok(m.user.email);
         }
     }
-    if let Some(k) = state.store.api_key(id).await? {
-        if k.workspace_id == session.workspace.id {
-            return Ok(format!("API key “{}” ({})", k.name, k.hint));
-        }
+    if let Some(k) = found(state.service.api_key(&session.caller, id).await)? {
+        return Ok(format!("API key “{}” ({})", k.name, k.hint));
     }
     Ok(id.to_owned())
 }
@@ -504,20 +475,18 @@ pub async fn detail(
     Query(q): Query<DetailQuery>,
     headers: HeaderMap,
 ) -> DashResult<Response> {
-    let now = state.clock.now();
+    let now = state.service.now();
     let t = find(&state, &session, &id).await?;
     let (secret, clear) = reveal::open(&state, &session, &headers, "token", &t.id).await?;
     let parent = match &t.parent_id {
-        Some(p) => state
-            .store
-            .token(&session.workspace.id, session.mode, p)
-            .await?
-            .map(|p| TokenRow::new(&p, now)),
+        Some(p) => {
+            found(state.service.token(&session.caller, p).await)?.map(|p| TokenRow::new(&p, now))
+        }
         None => None,
     };
     let children = state
-        .store
-        .child_tokens(&session.workspace.id, session.mode, &t.id, 50)
+        .service
+        .token_children(&session.caller, &t.id, 50)
         .await?
         .iter()
         .map(|c| TokenRow::new(c, now))
@@ -595,7 +564,7 @@ pub async fn rotate_form(
     if !session.is_owner() {
         return Err(DashError::owners_only());
     }
-    let now = state.clock.now();
+    let now = state.service.now();
     let t = find(&state, &session, &id).await?;
     if t.status_at(now) != TokenStatus::Active {
         return Err(DashError::BadRequest(format!(
@@ -628,28 +597,12 @@ pub async fn rotate(
     Path(id): Path<String>,
     OwnerForm { session, form }: OwnerForm<RotateForm>,
 ) -> DashResult<Response> {
-    check_grace_period(form.grace_period_seconds)?;
-    let t = find(&state, &session, &id).await?;
-    let rotated = rotate_secret(
-        &state,
-        &session.workspace,
-        t,
-        form.grace_period_seconds,
-        &session.audit,
-    )
-    .await?;
-    let cookie = reveal::seal(
-        &state,
-        &session,
-        "token",
-        &rotated.token.id,
-        &rotated.secret,
-    )
-    .await?;
-    Ok(with_cookies(
-        see_other(&format!("/dashboard/tokens/{}", rotated.token.id)),
-        [cookie],
-    ))
+    let rotated = state
+        .service
+        .rotate_token(&session.caller, &id, form.grace_period_seconds)
+        .await
+        .map_err(|e| session.explain(e))?;
+    show_once(&state, &session, rotated).await
 }
 
 #[derive(Template)]
@@ -670,9 +623,12 @@ pub async fn revoke_form(
     if !session.is_owner() {
         return Err(DashError::owners_only());
     }
-    let now = state.clock.now();
+    let now = state.service.now();
     let t = find(&state, &session, &id).await?;
-    let descendants = state.store.count_unrevoked_descendants(&t.id).await?;
+    let descendants = state
+        .service
+        .tokens_revoked_with(&session.caller, &t.id)
+        .await?;
     render(&RevokePage {
         nav: session.nav("tokens"),
         already_revoked: t.revoked_at.is_some(),
@@ -695,23 +651,13 @@ pub async fn revoke(
     OwnerForm { session, form }: OwnerForm<RevokeForm>,
 ) -> DashResult<Response> {
     let reason = Some(form.reason.trim()).filter(|r| !r.is_empty());
-    check_revoke_reason(reason)?;
-    let t = find(&state, &session, &id).await?;
-    let (token, revoked) = state
-        .store
-        .revoke_token(
-            &session.workspace.id,
-            session.mode,
-            &t.id,
-            reason,
-            &session.audit,
-            state.clock.now(),
-        )
-        .await?
-        .ok_or_else(|| DashError::NotFound("There is no such token.".into()))?;
-    let descendants = revoked.iter().filter(|r| **r != token.id).count();
+    let revoked = state
+        .service
+        .revoke_token(&session.caller, &id, reason)
+        .await
+        .map_err(|e| session.explain(e))?;
     Ok(see_other(&format!(
-        "/dashboard/tokens/{}?revoked={descendants}",
-        token.id
+        "/dashboard/tokens/{}?revoked={}",
+        revoked.token.id, revoked.descendants
     )))
 }

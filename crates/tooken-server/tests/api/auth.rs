@@ -187,7 +187,7 @@ store_test! {
             })
             .await
             .unwrap();
-        let auth = format!("Bearer {}", issued.secret);
+        let auth = format!("Bearer {}", issued.secret.expose());
         assert_eq!(
             app.raw(Method::GET, "/v1/tokens", Some(&auth), None)
                 .await
@@ -202,7 +202,7 @@ store_test! {
 store_test! {
     async fn revoked_token_is_401(app) {
         let issued = app.token("t", &["tokens:read"]).await;
-        let auth = format!("Bearer {}", issued.secret);
+        let auth = format!("Bearer {}", issued.secret.expose());
         assert_eq!(
             app.raw(Method::GET, "/v1/tokens", Some(&auth), None)
                 .await

@@ -142,7 +142,7 @@ async fn child_of(app: &TestApp, parent_id: &str) -> String {
             NewToken {
                 workspace_id: app.workspace_id.clone(),
                 mode: Mode::Live,
-                name: "child".into(),
+                name: "child".parse().unwrap(),
                 description: None,
                 scopes: vec![],
                 metadata: None,
@@ -542,7 +542,7 @@ store_test! {
                 (status, res.json::<Value>().await.unwrap_or(Value::Null))
             }
         };
-        let (status, body) = introspect(vec![("token", t.secret.clone()), ("token_type_hint", "access_token".into())]).await;
+        let (status, body) = introspect(vec![("token", t.secret.expose().to_owned()), ("token_type_hint", "access_token".into())]).await;
         assert_eq!(status, StatusCode::OK);
         let expected = json!({
             "active": true,
@@ -565,9 +565,9 @@ store_test! {
         for (what, token, advance) in [
             ("garbage", "garbage".to_owned(), 0),
             ("unknown", Credential::generate("tkn", Mode::Live).expose().to_owned(), 0),
-            ("revoked", revoked.secret, 0),
-            ("expired", t.secret.clone(), 100),
-            ("another mode's", test_token.secret, 0),
+            ("revoked", revoked.secret.expose().to_owned(), 0),
+            ("expired", t.secret.expose().to_owned(), 100),
+            ("another mode's", test_token.secret.expose().to_owned(), 0),
         ] {
             app.clock.advance(chrono::Duration::seconds(advance));
             assert_eq!(introspect(vec![("token", token)]).await, (StatusCode::OK, json!({"active": false})), "{what}");

@@ -456,7 +456,7 @@ store_test! {
     // Use is written only when the server stops: a write by a request
     // itself cannot hide behind a periodic flush.
     async fn last_used_at_is_recorded_without_a_write_per_request(mut app with |s: tooken_server::AppState| {
-        s.with_usage(tooken_server::usage::Usage::held_until_stop())
+        s.with_usage(tooken_service::Usage::held_until_stop())
     }) {
         let issued = app.token("t", &["tokens:read"]).await;
         let as_token = app.client.with_credential(&issued.secret);
@@ -632,8 +632,8 @@ store_test! {
         }
         assert!(body.contains("tooken_http_request_duration_seconds_bucket{le="));
         assert!(body.contains("tooken_store_pool_connections "));
-        for secret in [&t.secret, &app.api_key] {
-            assert!(!body.contains(secret.as_str()));
+        for secret in [t.secret.expose(), app.api_key.as_str()] {
+            assert!(!body.contains(secret));
         }
         assert!(!body.contains(&t.token.id), "routes are templates, not paths");
     }

@@ -50,7 +50,7 @@ store_test! {
             "",
             "hello",
             "tkn_live_short",
-            &format!("{} ", app.token("t", &[]).await.secret),
+            &format!("{} ", app.token("t", &[]).await.secret.expose()),
         ] {
             let r = verify(&app, bad, &[]).await;
             assert!(!r.valid);

@@ -79,9 +79,9 @@ impl DashApp {
 
     /// Creates a user straight in the store, as `tooken admin users create`.
     pub async fn user(&self, email: &str, role: Role, password: &str) {
-        let hash = tooken_server::dashboard::password::hash_password(
+        let hash = tooken_service::password::hash_password(
             password.to_owned().into(),
-            fast_dashboard().password_params,
+            fast_dashboard().sign_in.password_params,
         )
         .await
         .unwrap();

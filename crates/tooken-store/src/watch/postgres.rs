@@ -10,6 +10,14 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::AnyPool;
 use tokio::sync::{oneshot, Notify};
 
+/// The `application_name` of the pool's PostgreSQL sessions, unless the
+/// URL sets one (`?application_name=tooken-a` names a node).
+pub const APPLICATION_NAME: &str = "tooken";
+
+/// Appended to the pool's `application_name` to name the session that
+/// listens for changes (`tooken-listener` by default).
+pub const LISTENER_SUFFIX: &str = "-listener";
+
 /// The notification channel every PostgreSQL change is signalled on.
 pub(crate) const CHANNEL: &str = "tooken_changes";
 
@@ -413,7 +421,7 @@ pub(crate) async fn start(
         "SELECT count(*) FROM pg_stat_activity \
          WHERE datname = current_database() AND application_name LIKE $1",
     )
-    .bind(format!("%{}", crate::open::LISTENER_SUFFIX))
+    .bind(format!("%{LISTENER_SUFFIX}"))
     .fetch_one(pool)
     .await
     .unwrap_or(0);

@@ -29,7 +29,7 @@ async fn keys(s: &Fresh, count: i64) -> Vec<Event> {
                 tooken_store::NewApiKey {
                     workspace_id: &s.ws.id,
                     mode,
-                    name: &format!("k{i}"),
+                    name: &format!("k{i}").parse().unwrap(),
                     secret_hash: secret.hash(),
                     hint: secret.hint(),
                 },

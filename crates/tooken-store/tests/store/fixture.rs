@@ -84,7 +84,7 @@ impl Fresh {
                 NewApiKey {
                     workspace_id: &self.ws.id,
                     mode,
-                    name,
+                    name: &name.parse().unwrap(),
                     secret_hash: secret.hash(),
                     hint: secret.hint(),
                 },

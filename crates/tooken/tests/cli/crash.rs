@@ -262,7 +262,7 @@ async fn load_then_kill(
                         ..Default::default()
                     })
                     .await;
-                let acked = acknowledged(res).map(|t| (t.token.id, t.secret));
+                let acked = acknowledged(res).map(|t| (t.token.id, t.secret.expose().to_owned()));
                 let id = acked.as_ref().map(|(id, _)| id.clone());
                 ops.lock().unwrap().push(Op::Create { name, acked });
                 let Some(id) = id else { break };
@@ -295,7 +295,7 @@ async fn load_then_kill(
                     acked
                 } else {
                     let res = client.rotate_token(&id, 0).await;
-                    let acked = acknowledged(res).map(|t| t.secret);
+                    let acked = acknowledged(res).map(|t| t.secret.expose().to_owned());
                     let answered = acked.is_some();
                     ops.lock().unwrap().push(Op::Rotate {
                         id: id.clone(),
@@ -688,7 +688,7 @@ async fn events(client: &Client, target: &str, action: &str) -> usize {
 
 async fn verify(client: &Client, secret: &str) -> VerifyCode {
     let req = VerifyRequest {
-        token: secret.to_owned(),
+        token: secret.into(),
         scopes: vec![],
     };
     client.verify(&req).await.unwrap().code

@@ -46,13 +46,13 @@ impl Pair {
             })
             .await
             .unwrap();
-        (t.token.id, t.secret)
+        (t.token.id, t.secret.expose().to_owned())
     }
 
     async fn code(&self, node: &Server, secret: &str) -> VerifyCode {
         self.client(node)
             .verify(&VerifyRequest {
-                token: secret.to_owned(),
+                token: secret.into(),
                 scopes: vec![],
             })
             .await

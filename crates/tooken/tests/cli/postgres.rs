@@ -231,7 +231,7 @@ async fn a_node_rides_out_a_database_outage_and_recovers_on_its_own() {
             .unwrap();
         (t.token.id, t.secret)
     };
-    let verify = |secret: String| {
+    let verify = |secret: tooken_core::Secret| {
         let client = client.clone();
         async move {
             client

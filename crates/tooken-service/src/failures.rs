@@ -15,12 +15,55 @@ pub const WINDOW_SECONDS: i64 = 60;
 /// Sample hints kept per window: enough to investigate, bounded in size.
 const MAX_HINTS: usize = 5;
 
+/// Why an attempt failed, as the audit event's `reason` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureReason {
+    /// No `Authorization` header.
+    Missing,
+    /// Not `Bearer <credential>`, or several headers.
+    Malformed,
+    /// A well-formed credential no one has.
+    Unknown,
+    Revoked,
+    Expired,
+    /// A token's previous secret, past its grace period.
+    Rotated,
+    /// The address was answered `429` without checking anything.
+    RateLimited,
+    /// A token without the scope the operation needs.
+    InsufficientScope,
+    /// A token where only an API key may act.
+    ApiKeyRequired,
+    /// A dashboard sign-in with a wrong email or password.
+    DashboardLogin,
+    /// A dashboard sign-in refused for too many failures.
+    DashboardLoginThrottled,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::Missing => "missing",
+            FailureReason::Malformed => "malformed",
+            FailureReason::Unknown => "unknown",
+            FailureReason::Revoked => "revoked",
+            FailureReason::Expired => "expired",
+            FailureReason::Rotated => "rotated",
+            FailureReason::RateLimited => "rate_limited",
+            FailureReason::InsufficientScope => "insufficient_scope",
+            FailureReason::ApiKeyRequired => "api_key_required",
+            FailureReason::DashboardLogin => "dashboard_login",
+            FailureReason::DashboardLoginThrottled => "dashboard_login_throttled",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     workspace_id: Option<String>,
     mode: Option<Mode>,
     client_addr: Option<String>,
-    reason: &'static str,
+    reason: FailureReason,
 }
 
 #[derive(Debug)]
@@ -38,9 +81,7 @@ pub struct Failure {
     pub workspace_id: Option<String>,
     pub mode: Option<Mode>,
     pub client_addr: Option<String>,
-    /// `missing`, `malformed`, `unknown`, `revoked`, `expired`,
-    /// `rotated`, `rate_limited`, `insufficient_scope`, `api_key_required`.
-    pub reason: &'static str,
+    pub reason: FailureReason,
     /// The credential's display hint when it parses; never the secret.
     pub hint: Option<String>,
 }
@@ -98,7 +139,7 @@ impl FailureLog {
                 mode: k.mode,
                 client_addr: k.client_addr.clone(),
                 details: json!({
-                    "reason": k.reason,
+                    "reason": k.reason.as_str(),
                     "count": t.count,
                     "first_at": t.first,
                     "last_at": t.last,
@@ -135,7 +176,7 @@ mod tests {
                     workspace_id: None,
                     mode: None,
                     client_addr: Some(format!("127.0.0.{}", 1 + i % 2)),
-                    reason: "unknown",
+                    reason: FailureReason::Unknown,
                     hint: Some(format!("tok_live_…{:04}", i % 10_000)),
                 },
                 now,

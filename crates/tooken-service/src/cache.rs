@@ -15,7 +15,7 @@
 //!
 //! Entries are keyed by [`SecretHash`], whose equality is constant-time.
 //! Callers answer from the cache only for a credential they will accept
-//! (see `AppState::token_by_secret`): one that will be refused (revoked,
+//! (see `Credentials::token_by_secret`): one that will be refused (revoked,
 //! expired, rotated away) is looked up in the store, exactly as an unknown
 //! one is, so the time of a refusal does not tell them apart.
 

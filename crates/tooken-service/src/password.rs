@@ -3,7 +3,10 @@
 //! workers).
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Version};
+
+/// argon2id's cost: memory, passes, lanes.
+pub use argon2::Params;
 use secrecy::{ExposeSecret, SecretString};
 use tooken_core::credential::random_bytes;
 
