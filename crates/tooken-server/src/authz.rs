@@ -67,7 +67,7 @@ use tooken_core::authz::{
 };
 use tooken_core::token::VerifyCode;
 use tooken_core::Credential;
-use tooken_service::{Caller, Decision, Forwarded, Presented, Rejection, ServiceError};
+use tooken_service::{Caller, ClientCredential, Decision, Forwarded, Rejection, ServiceError};
 
 use crate::auth::authenticate;
 use crate::client::client_ip;
@@ -313,25 +313,25 @@ fn gateway_key_header(headers: &HeaderMap) -> Result<Credential, Rejection> {
 }
 
 /// The client's credential as forwarded: one `Authorization: Bearer …`.
-pub fn client_credential(headers: &HeaderMap) -> Presented<'_> {
+pub fn client_credential(headers: &HeaderMap) -> ClientCredential<'_> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
-        return Presented::Missing;
+        return ClientCredential::Missing;
     };
     if values.next().is_some() {
-        return Presented::Malformed;
+        return ClientCredential::Malformed;
     }
     bearer(value.as_bytes())
 }
 
 /// `Bearer <credential>` (one space, as SPEC §3 has it), unparsed.
-pub fn bearer(value: &[u8]) -> Presented<'_> {
+pub fn bearer(value: &[u8]) -> ClientCredential<'_> {
     match value
         .strip_prefix(b"Bearer ")
         .and_then(|c| std::str::from_utf8(c).ok())
     {
-        Some(candidate) => Presented::Bearer(candidate),
-        None => Presented::Malformed,
+        Some(candidate) => ClientCredential::Bearer(candidate),
+        None => ClientCredential::Malformed,
     }
 }
 

@@ -63,7 +63,7 @@ impl RuleCache {
 
 /// The client's credential, as the gateway forwarded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presented<'a> {
+pub enum ClientCredential<'a> {
     /// No `Authorization` header.
     Missing,
     /// An `Authorization` header that is not one `Bearer <credential>`.
@@ -79,7 +79,7 @@ pub struct Forwarded<'a> {
     pub method: &'a str,
     /// The original URI: path, maybe a query string.
     pub uri: &'a str,
-    pub credential: Presented<'a>,
+    pub credential: ClientCredential<'a>,
     /// The client's address (SPEC §10), for the token's `allowed_ips`.
     pub client_ip: Option<IpAddr>,
 }
@@ -207,13 +207,13 @@ impl Service {
             Ok(None) => Decision::NoRule,
             Ok(Some((rule, r))) if r.is_anonymous() => Decision::Anonymous { rule },
             Ok(Some((rule, r))) => match request.credential {
-                Presented::Missing => Decision::NoCredential { rule },
-                Presented::Malformed => Decision::Judged {
+                ClientCredential::Missing => Decision::NoCredential { rule },
+                ClientCredential::Malformed => Decision::Judged {
                     rule,
                     missing_scope: None,
                     verdict: Verdict::bare(VerifyCode::Malformed),
                 },
-                Presented::Bearer(candidate) => {
+                ClientCredential::Bearer(candidate) => {
                     let verdict = self
                         .judge(gateway, candidate, r.scopes(), self.now())
                         .await?;

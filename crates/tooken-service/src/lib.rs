@@ -57,7 +57,7 @@ use tooken_store::Store;
 pub use api_keys::{ApiKeyWithSecret, NewApiKeyRequest};
 pub use audit::{AuditQuery, ChainReport, RETENTION_INTERVAL};
 pub use authenticate::Rejection;
-pub use authz::{Decision, Forwarded, Presented, RuleMatch};
+pub use authz::{ClientCredential, Decision, Forwarded, RuleMatch};
 pub use cache::{Cached, CredentialCache, DEFAULT_CAPACITY};
 pub use caller::{Caller, Principal, SignedIn};
 pub use credentials::Credentials;
