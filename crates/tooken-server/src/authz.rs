@@ -371,21 +371,14 @@ fn one_of(headers: &HeaderMap, names: [&'static str; 2]) -> Result<Option<String
     Ok(found.map(|(_, v)| v))
 }
 
-/// `?deny_status=403`, the only query the forward endpoint takes.
+/// `?deny_status=403`, the one query parameter the forward endpoint reads.
+/// Others are ignored: Caddy's `forward_auth` passes the client's query
+/// string on to its auth request.
 fn deny_status(query: Option<&str>) -> Result<Option<StatusCode>, ApiError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or_default())
-        .map_err(|_| ApiError::invalid("deny_status", "the query string is not valid"))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
     let mut status = None;
-    for (name, value) in pairs {
-        if name != "deny_status" {
-            return Err(ApiError::InvalidRequest {
-                message: format!(
-                    "unknown query parameter `{}`: the forward endpoint takes only deny_status",
-                    tooken_core::redact::shown(&name)
-                ),
-                field: None,
-            });
-        }
+    for (_, value) in pairs.iter().filter(|(name, _)| name == "deny_status") {
         if value != "403" {
             return Err(ApiError::invalid(
                 "deny_status",

@@ -25,6 +25,7 @@
 //! auth_window_seconds = 60
 //! tls_cert = "/etc/tooken/cert.pem"
 //! tls_key = "/etc/tooken/key.pem"
+//! gateway_cache_seconds = 0
 //! ```
 //!
 //! Relative paths (the SQLite file, the TLS files) are taken from the
@@ -40,6 +41,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Subcommand, ValueEnum};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tooken_server::authz::{GatewayOptions, MAX_GATEWAY_CACHE_SECONDS};
 use tooken_server::throttle::AuthLimits;
 use tooken_store::StoreOptions;
 
@@ -149,6 +151,13 @@ pub struct ServeConfig {
     /// --tls-cert.
     #[arg(long, env = "TOOKEN_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+    /// How long a gateway may reuse a forward-auth 200 (Cache-Control:
+    /// max-age), in seconds, 0 to 300; a revoked token gets through a
+    /// caching gateway that long. 0: never (no-store).
+    #[arg(long, env = "TOOKEN_GATEWAY_CACHE_SECONDS", value_name = "SECONDS",
+        default_value_t = ServeConfig::default().gateway_cache_seconds,
+        value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_GATEWAY_CACHE_SECONDS)))]
+    pub gateway_cache_seconds: u32,
 }
 
 impl Default for ServeConfig {
@@ -163,11 +172,19 @@ impl Default for ServeConfig {
             auth_window_seconds: auth.window.as_secs(),
             tls_cert: None,
             tls_key: None,
+            gateway_cache_seconds: 0,
         }
     }
 }
 
 impl ServeConfig {
+    /// How gateways may reuse forward-auth answers.
+    pub fn gateway_options(&self) -> GatewayOptions {
+        GatewayOptions {
+            cache_seconds: self.gateway_cache_seconds.min(MAX_GATEWAY_CACHE_SECONDS),
+        }
+    }
+
     /// The brute-force limits these settings describe.
     pub fn auth_limits(&self) -> AuthLimits {
         AuthLimits {
@@ -400,7 +417,7 @@ mod tests {
              auth_slow_after = 5\nauth_block_after = 9\nauth_window_seconds = 30\n\
              database_pool_size = 4\ndatabase_acquire_timeout_ms = 1500\n\
              database_statement_timeout_ms = 0\n\
-             tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n";
+             tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\ngateway_cache_seconds = 5\n";
         let file = ConfigFile::parse(text).unwrap();
         assert!(file.unknown.is_empty());
         let s = layered(&[], text);
@@ -413,6 +430,7 @@ mod tests {
         assert_eq!(s.auth_window_seconds, 30);
         assert_eq!(s.tls_cert, Some(PathBuf::from("cert.pem")));
         assert_eq!(s.tls_key, Some(PathBuf::from("key.pem")));
+        assert_eq!(s.gateway_options().cache_seconds, 5);
     }
 
     #[test]

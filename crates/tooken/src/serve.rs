@@ -54,7 +54,9 @@ pub async fn run(args: ServeArgs, matches: &ArgMatches) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
-    let mut state = AppState::new(store.clone(), clock).with_auth_limits(config.auth_limits());
+    let mut state = AppState::new(store.clone(), clock)
+        .with_auth_limits(config.auth_limits())
+        .with_gateway(config.gateway_options());
     if tls.is_some() {
         // Over HTTPS, session cookies must never travel over plain HTTP.
         state = state.with_dashboard(DashboardState::new(DashboardConfig {

@@ -522,8 +522,8 @@ store_test! {
         .await;
         assert_eq!(got, StatusCode::UNAUTHORIZED);
         assert_eq!(h["x-tooken-error"], "invalid_gateway_key");
-        // deny_status: only 403, only where the query is the gateway's.
-        for (query, status) in [("?deny_status=403", StatusCode::OK), ("?deny_status=500", StatusCode::BAD_REQUEST), ("?deny=403", StatusCode::BAD_REQUEST)] {
+        // deny_status: only 403; other parameters (Caddy passes the client's on) are ignored.
+        for (query, status) in [("?deny_status=403", StatusCode::OK), ("?deny_status=500", StatusCode::BAD_REQUEST), ("?page=2", StatusCode::OK)] {
             let (got, _, body) = send(
                 format!("/v1/authz/forward{query}"),
                 Method::GET,
@@ -593,4 +593,32 @@ async fn raw_request(
         headers,
         body.to_owned(),
     )
+}
+
+store_test! {
+    async fn an_operator_may_let_gateways_reuse_answers_briefly(app with |s| s.with_gateway(tooken_server::authz::GatewayOptions { cache_seconds: 30 })) {
+        put_rules(&app, &rules()).await;
+        let long = app.token("long", &["invoices:read"]).await;
+        let short = app
+            .client
+            .create_token(&CreateToken {
+                name: "short".into(),
+                scopes: vec!["invoices:read".into()],
+                expires_in: Some(10),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        async fn cache(app: &TestApp, token: &str, uri: &str) -> (StatusCode, Option<String>) {
+            let (status, h, _) = Sub::new(app, "GET", uri, Some(token)).send(app).await;
+            (status, header(&h, "cache-control").map(str::to_owned))
+        }
+        assert_eq!(cache(&app, long.secret.expose(), "/invoices/1").await, (StatusCode::OK, Some("private, max-age=30".into())));
+        // Never past the token's expiry.
+        assert_eq!(cache(&app, short.secret.expose(), "/invoices/1").await, (StatusCode::OK, Some("private, max-age=10".into())));
+        assert_eq!(cache(&app, long.secret.expose(), "/health").await, (StatusCode::OK, Some("private, max-age=30".into())));
+        // Refusals are never reused.
+        assert_eq!(cache(&app, long.secret.expose(), "/nope").await, (StatusCode::FORBIDDEN, Some("no-store".into())));
+        assert_eq!(cache(&app, "garbage", "/invoices/1").await, (StatusCode::UNAUTHORIZED, Some("no-store".into())));
+    }
 }

@@ -74,6 +74,8 @@ async fn the_request_log_shows_no_secret_in_the_path() {
         format!("/v1/tokens/{}/revoke", token.secret.expose()),
         format!("/dashboard/setup/{link}"),
         format!("/v1/tokens/{}", token.token.id),
+        // Traefik's route: the gateway's key in the path.
+        format!("/v1/authz/traefik/{}", app.api_key),
     ] {
         let req = Request::get(&path)
             .header("authorization", format!("Bearer {}", app.api_key))
@@ -87,6 +89,7 @@ async fn the_request_log_shows_no_secret_in_the_path() {
         "path=/v1/tokens/<redacted> ".to_owned(),
         "path=/v1/tokens/<redacted>/revoke ".to_owned(),
         "path=/dashboard/setup/<redacted> ".to_owned(),
+        "path=/v1/authz/traefik/<redacted> ".to_owned(),
         // Ids are not secrets, and say which resource a request was about.
         format!("path=/v1/tokens/{} ", token.token.id),
     ] {

@@ -18,6 +18,7 @@ mod helpers;
 mod hostile;
 mod hygiene;
 mod nodes;
+mod proxies;
 mod semantics;
 mod tokens;
 mod under_load;
