@@ -11,6 +11,7 @@ use tooken_core::api::{
     VerifyRequest,
 };
 use tooken_core::scope::parse_scopes;
+use tooken_core::text::{Description, Name, Reason};
 use tooken_core::{token, Credential, Settings};
 
 fn decode<T: DeserializeOwned>(data: &[u8]) -> Option<T> {
@@ -32,19 +33,15 @@ fuzz_target!(|data: &[u8]| {
     let now = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap();
     let settings = Settings::default();
     if let Some(req) = decode::<CreateToken>(data) {
-        let _ = token::parse_name("name", &req.name);
-        let _ = req.description.as_deref().map(token::parse_description);
+        let _ = Name::parse(&req.name);
+        let _ = req.description.as_deref().map(Description::parse);
         let _ = parse_scopes("scopes", &req.scopes);
         let _ = req.metadata.map(token::parse_metadata);
         let _ = token::expiry_for_new_token(now, req.expires_at, req.expires_in, &settings);
     }
     if let Some(req) = decode::<UpdateToken>(data) {
-        let _ = req.name.as_deref().map(|n| token::parse_name("name", n));
-        let _ = req
-            .description
-            .flatten()
-            .as_deref()
-            .map(token::parse_description);
+        let _ = req.name.as_deref().map(Name::parse);
+        let _ = req.description.flatten().as_deref().map(Description::parse);
         let _ = req.metadata.flatten().map(token::parse_metadata);
         let _ = req.scopes.as_deref().map(|s| parse_scopes("scopes", s));
         let _ = req
@@ -71,10 +68,10 @@ fuzz_target!(|data: &[u8]| {
         let _ = req.grace_period_seconds;
     }
     if let Some(req) = decode::<RevokeToken>(data) {
-        let _ = req.reason.as_deref().map(token::check_revoke_reason);
+        let _ = req.reason.as_deref().map(Reason::parse);
     }
     if let Some(req) = decode::<VerifyRequest>(data) {
         let _ = parse_scopes("scopes", &req.scopes);
-        let _ = Credential::parse(&req.token);
+        let _ = Credential::parse(req.token.expose());
     }
 });

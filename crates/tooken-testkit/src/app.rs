@@ -137,7 +137,7 @@ impl TestAppBuilder {
             )
             .await
             .unwrap();
-        let (api_key, key) = create_api_key(&store, &ws.id, Mode::Live, clock.now()).await;
+        let (api_key, key) = create_api_key(&store, &ws.id, Mode::Live, "test", clock.now()).await;
         let setup_token = match self.setup_link {
             true => Some(
                 tooken_service::Service::new(store.clone(), clock.clone())
@@ -208,15 +208,17 @@ async fn serve(
     }
 }
 
-/// Creates an API key straight in the store, as `tooken admin` does.
-async fn create_api_key(
+/// Creates an API key named `name` straight in the store, as `tooken
+/// admin` does; its secret and what the store holds.
+pub async fn create_api_key(
     store: &Store,
     workspace_id: &str,
     mode: Mode,
+    name: &str,
     now: DateTime<Utc>,
 ) -> (String, ApiKey) {
     let secret = Credential::generate(API_KEY_PREFIX, mode);
-    let name = "test".parse().unwrap();
+    let name = name.parse().expect("a valid API key name");
     let key = store
         .create_api_key(
             NewApiKey {
@@ -290,7 +292,7 @@ impl TestApp {
     }
 
     pub async fn new_api_key_in(&self, workspace_id: &str, mode: Mode) -> (String, ApiKey) {
-        create_api_key(&self.store, workspace_id, mode, self.clock.now()).await
+        create_api_key(&self.store, workspace_id, mode, "test", self.clock.now()).await
     }
 
     /// Issues a token with the given scopes through the API key.
@@ -329,19 +331,8 @@ impl TestApp {
         authorization: Option<&str>,
         body: Option<&str>,
     ) -> (StatusCode, HeaderMap, String) {
-        let mut req = self.http.request(method, format!("{}{}", self.url, path));
-        if let Some(a) = authorization {
-            req = req.header("authorization", a);
-        }
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_owned());
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        (status, headers, res.text().await.unwrap())
+        let url = format!("{}{path}", self.url);
+        raw(&self.http, method, &url, authorization, body).await
     }
 
     /// A raw JSON request with the API key: its status and body (JSON, or
@@ -391,4 +382,28 @@ impl TestApp {
             server.await.unwrap().unwrap();
         }
     }
+}
+
+/// A request with a raw `Authorization` value and JSON body, if any: its
+/// status, headers and body.
+pub async fn raw(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    authorization: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
+    let mut req = http.request(method, url);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_owned());
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    (status, headers, res.text().await.unwrap())
 }

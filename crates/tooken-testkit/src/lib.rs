@@ -94,15 +94,37 @@ mod app;
 pub mod certs;
 pub mod database;
 pub mod harness;
+pub mod html;
 pub mod net;
 pub mod process;
 pub mod service;
 
-pub use app::{fast_dashboard, Fixture, TestApp, TestAppBuilder, UNAUTHORIZED_BODY};
+pub use app::{
+    create_api_key, fast_dashboard, raw, Fixture, TestApp, TestAppBuilder, UNAUTHORIZED_BODY,
+};
 pub use certs::TestCerts;
 pub use database::{Backend, TestDatabase, TestStore};
 pub use net::{eventually, RefusingPort};
 pub use service::{require_all, Service};
+
+/// A token request with only a name.
+pub fn named(name: impl Into<String>) -> tooken_client::CreateToken {
+    tooken_client::CreateToken {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+/// The status of `GET {url}{path}` with `credential` as bearer.
+pub async fn get_status(url: &str, path: &str, credential: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .get(format!("{url}{path}"))
+        .bearer_auth(credential)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
 
 // For the macros.
 #[doc(hidden)]

@@ -14,19 +14,12 @@ async fn a_revoked_token_passes_within_the_cache_ttl_and_not_after() {
     let service = spawn_service(tooken.layer().await.cache_ttl(TTL).build()).await;
     let token = tooken.issue(&["invoices:read"], None, None).await;
 
-    assert_eq!(
-        service.get("/invoices", &token.secret).await.status,
-        StatusCode::OK
-    );
-    tooken
-        .client
-        .revoke_token(&token.token.id, None)
-        .await
-        .unwrap();
+    assert_eq!(service.invoices(&token.secret).await, StatusCode::OK);
+    tooken.revoke(&token).await;
     // Ages are read on the layer's clock: time passes only when moved.
     tooken.clock.advance(TimeDelta::milliseconds(299));
     assert_eq!(
-        service.get("/invoices", &token.secret).await.status,
+        service.invoices(&token.secret).await,
         StatusCode::OK,
         "within the TTL the cached answer serves; the revocation is not seen yet"
     );
@@ -58,17 +51,11 @@ async fn answers_within_the_ttl_come_from_the_cache() {
         .secret
         .expose()
         .to_owned();
-    assert_eq!(
-        service.get("/invoices", &token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(service.invoices(&token).await, StatusCode::OK);
 
     tooken.stop().await;
     // Tooken is gone; the cached answer still serves...
-    assert_eq!(
-        service.get("/invoices", &token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(service.invoices(&token).await, StatusCode::OK);
     // ...and scopes are still checked per route against it.
     let res = service.post("/invoices", &token, "{}").await;
     assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
@@ -92,17 +79,11 @@ async fn an_expired_token_is_never_served_from_the_cache() {
         .issue(&["invoices:read"], None, Some(60))
         .await
         .secret;
-    assert_eq!(
-        service.get("/invoices", &token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(service.invoices(&token).await, StatusCode::OK);
     assert_eq!(layer.cache_len(), 1);
 
     tooken.clock.advance(TimeDelta::seconds(59));
-    assert_eq!(
-        service.get("/invoices", &token).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(service.invoices(&token).await, StatusCode::OK);
     // At expires_at the hour-long cache entry is no longer used: Tooken is
     // asked again, and says EXPIRED.
     tooken.clock.advance(TimeDelta::seconds(1));
@@ -118,15 +99,8 @@ async fn a_zero_ttl_asks_tooken_every_time() {
     let layer = tooken.layer().await.cache_ttl(Duration::ZERO).build();
     let service = spawn_service(layer).await;
     let token = tooken.issue(&["invoices:read"], None, None).await;
-    assert_eq!(
-        service.get("/invoices", &token.secret).await.status,
-        StatusCode::OK
-    );
-    tooken
-        .client
-        .revoke_token(&token.token.id, None)
-        .await
-        .unwrap();
+    assert_eq!(service.invoices(&token.secret).await, StatusCode::OK);
+    tooken.revoke(&token).await;
     service
         .get("/invoices", &token.secret)
         .await

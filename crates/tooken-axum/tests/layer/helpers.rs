@@ -50,6 +50,14 @@ impl TookenServer {
             .unwrap()
     }
 
+    /// Revokes `token` through the API key.
+    pub async fn revoke(&self, token: &TokenWithSecret) {
+        self.client
+            .revoke_token(&token.token.id, None)
+            .await
+            .unwrap();
+    }
+
     /// A verifier credential: a token that can only verify.
     pub async fn verifier(&self) -> String {
         self.issue(&["tokens:verify"], None, None)
@@ -143,20 +151,13 @@ impl Service {
         authorization: Option<&str>,
         body: Option<&str>,
     ) -> Answer {
-        let mut req = self.http.request(method, format!("{}{}", self.url, path));
-        if let Some(a) = authorization {
-            req = req.header("authorization", a);
-        }
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_owned());
-        }
-        let res = req.send().await.unwrap();
+        let url = format!("{}{path}", self.url);
+        let (status, headers, body) =
+            tooken_testkit::raw(&self.http, method, &url, authorization, body).await;
         Answer {
-            status: res.status(),
-            headers: res.headers().clone(),
-            body: res.text().await.unwrap(),
+            status,
+            headers,
+            body,
         }
     }
 
@@ -164,6 +165,11 @@ impl Service {
     pub async fn get(&self, path: &str, token: &str) -> Answer {
         self.raw(Method::GET, path, Some(&format!("Bearer {token}")), None)
             .await
+    }
+
+    /// The status of `GET /invoices` with `token`.
+    pub async fn invoices(&self, token: &str) -> StatusCode {
+        self.get("/invoices", token).await.status
     }
 
     /// `POST path` with a JSON body and `Authorization: Bearer <token>`.

@@ -162,45 +162,18 @@ store_test! {
             ids.push(app.token(&format!("t{i}"), &[]).await.token.id);
         }
         ids.reverse();
-        let page = app
-            .client
-            .list_tokens(&ListTokens {
-                limit: Some(3),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            page.data.iter().map(|t| &t.id).collect::<Vec<_>>(),
-            ids[..3].iter().collect::<Vec<_>>()
-        );
-        assert!(page.has_more);
-        assert_eq!(page.next_cursor.as_deref(), Some(ids[2].as_str()));
-        let page2 = app
-            .client
-            .list_tokens(&ListTokens {
-                limit: Some(3),
-                starting_after: page.next_cursor,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            page2.data.iter().map(|t| &t.id).collect::<Vec<_>>(),
-            ids[3..6].iter().collect::<Vec<_>>()
-        );
-        let page3 = app
-            .client
-            .list_tokens(&ListTokens {
-                limit: Some(3),
-                starting_after: page2.next_cursor,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(page3.data.len(), 1);
-        assert!(!page3.has_more);
-        assert_eq!(page3.next_cursor, None);
+        // Pages of three: (ids on the page, has_more); each cursor is the
+        // last id of its page.
+        let mut cursor = None;
+        for (page_ids, more) in [(&ids[..3], true), (&ids[3..6], true), (&ids[6..], false)] {
+            let q = ListTokens { limit: Some(3), starting_after: cursor.clone(), ..Default::default() };
+            let page = app.client.list_tokens(&q).await.unwrap();
+            assert_eq!(page.data.iter().map(|t| &t.id).collect::<Vec<_>>(), page_ids.iter().collect::<Vec<_>>());
+            assert_eq!(page.has_more, more);
+            let expected_cursor = more.then(|| page_ids.last().unwrap().clone());
+            assert_eq!(page.next_cursor, expected_cursor);
+            cursor = page.next_cursor;
+        }
         let (_, default_page) = app.call(Method::GET, "/v1/tokens", None).await;
         assert_eq!(default_page["data"].as_array().unwrap().len(), 7);
     }
@@ -225,54 +198,27 @@ store_test! {
             .unwrap();
         app.clock.advance(chrono::Duration::seconds(11));
 
-        let ids = |status: &str| {
-            let q = ListTokens {
-                status: Some(status.into()),
-                ..Default::default()
-            };
-            let client = app.client.clone();
-            async move {
-                client
-                    .list_all_tokens(&q)
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|t| t.id)
-                    .collect::<Vec<_>>()
-            }
+        let filter = |status: Option<&str>, scope: Option<&str>, name: Option<&str>| ListTokens {
+            status: status.map(str::to_owned),
+            scope: scope.map(str::to_owned),
+            name: name.map(str::to_owned),
+            ..Default::default()
         };
-        assert_eq!(ids("active").await, vec![active.token.id.clone()]);
-        assert_eq!(ids("revoked").await, vec![revoked.token.id.clone()]);
-        assert_eq!(ids("expired").await, vec![expiring.token.id.clone()]);
-
-        let by_scope = app
-            .client
-            .list_all_tokens(&ListTokens {
-                scope: Some("logs:read".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(by_scope.len(), 1);
-        assert_eq!(by_scope[0].id, revoked.token.id);
-        let by_name = app
-            .client
-            .list_all_tokens(&ListTokens {
-                name: Some("deploy-".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(by_name.len(), 2);
-        let none = app
-            .client
-            .list_all_tokens(&ListTokens {
-                name: Some("%".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert!(none.is_empty(), "name is a literal prefix, not a pattern");
+        let (active, revoked, expiring) = (&active.token.id, &revoked.token.id, &expiring.token.id);
+        let mut deploys = vec![active, revoked];
+        deploys.sort();
+        for (what, q, expected) in [
+            ("active", filter(Some("active"), None, None), vec![active]),
+            ("revoked", filter(Some("revoked"), None, None), vec![revoked]),
+            ("expired", filter(Some("expired"), None, None), vec![expiring]),
+            ("by scope", filter(None, Some("logs:read"), None), vec![revoked]),
+            ("by name prefix", filter(None, None, Some("deploy-")), deploys),
+            ("a literal prefix, not a pattern", filter(None, None, Some("%")), vec![]),
+        ] {
+            let mut ids: Vec<String> = app.client.list_all_tokens(&q).await.unwrap().into_iter().map(|t| t.id).collect();
+            ids.sort();
+            assert_eq!(ids.iter().collect::<Vec<_>>(), expected, "{what}");
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use fantoccini::wd::{Capabilities, TimeoutConfiguration};
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures_util::FutureExt;
 use serde_json::{json, Value};
+use tooken_core::token::VerifyCode;
 use tooken_core::Mode;
 use tooken_store::Role;
 
@@ -203,20 +204,6 @@ impl Run<'_> {
     }
 }
 
-async fn verify_code(app: &DashApp, secret: &str) -> String {
-    let v: Value = reqwest::Client::new()
-        .post(format!("{}/v1/tokens/verify", app.url))
-        .bearer_auth(&app.api_key)
-        .json(&json!({ "token": secret }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["code"].as_str().unwrap_or_default().to_owned()
-}
-
 /// A page on another site (`localhost` rather than `127.0.0.1`) that posts
 /// a form to the dashboard as soon as it loads: a cross-site request
 /// forgery attempt.
@@ -300,7 +287,7 @@ async fn flow(r: &Run<'_>) -> Res {
     );
     copy.click().await?;
     r.shot("03-token-created").await?;
-    assert_eq!(verify_code(app, &secret).await, "VALID");
+    assert_eq!(app.verify_code(&secret).await, VerifyCode::Valid);
     let token_path = r.path().await?;
     // A reload shows the token but never its secret again.
     r.c.refresh().await?;
@@ -340,7 +327,7 @@ async fn flow(r: &Run<'_>) -> Res {
     .await?;
     r.find(".notice.ok").await?;
     assert!(r.text(".badge.revoked").await?.contains("revoked"));
-    assert_eq!(verify_code(app, &secret).await, "REVOKED");
+    assert_eq!(app.verify_code(&secret).await, VerifyCode::Revoked);
 
     // API keys: create, then regenerate; the old value gets 401 at once.
     r.goto("/dashboard/settings/api-keys").await?;

@@ -111,13 +111,7 @@ impl DashApp {
 
     /// `GET /v1/whoami` with `key`: its status.
     pub async fn whoami_status(&self, key: &str) -> StatusCode {
-        reqwest::Client::new()
-            .get(format!("{}/v1/whoami", self.url))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .status()
+        tooken_testkit::get_status(&self.url, "/v1/whoami", key).await
     }
 
     /// The actions of the workspace's audit events, oldest first.
@@ -149,10 +143,7 @@ impl Page {
 
     /// The `value` of the first input named `name`.
     pub fn field_value(&self, name: &str) -> Option<String> {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker)? + marker.len();
-        let end = self.body[start..].find('"')? + start;
-        Some(self.body[start..end].to_owned())
+        tooken_testkit::html::field_value(&self.body, name)
     }
 
     /// Where a redirect goes.
@@ -165,10 +156,7 @@ impl Page {
 
     /// The text of the element with `id` (up to its closing tag).
     pub fn text_of(&self, id: &str) -> Option<String> {
-        let marker = format!("id=\"{id}\">");
-        let start = self.body.find(&marker)? + marker.len();
-        let end = self.body[start..].find('<')? + start;
-        Some(self.body[start..end].to_owned())
+        tooken_testkit::html::text_of(&self.body, id)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tooken_core::token::VerifyCode;
 use tooken_core::{Clock, SecretHash};
 use tooken_server::dashboard::CONTENT_SECURITY_POLICY_VALUE;
 use tooken_store::Role;
@@ -34,19 +35,6 @@ async fn create_token(b: &Browser, name: &str, scopes: &str) -> (String, String)
         .text_of("new-secret")
         .unwrap_or_else(|| panic!("no secret on {}", page.body));
     (id, secret)
-}
-
-async fn verify(app: &DashApp, secret: &str) -> Value {
-    reqwest::Client::new()
-        .post(format!("{}/v1/tokens/verify", app.url))
-        .bearer_auth(&app.api_key)
-        .json(&json!({ "token": secret }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 store_test! {
@@ -483,9 +471,10 @@ store_test! {
         let b = app.owner().await;
         let (id, secret) = create_token(&b, "billing-sync", "invoices:read, invoices:write").await;
         assert!(secret.starts_with("tkn_live_"), "{secret}");
-        let v = verify(&app, &secret).await;
-        assert_eq!(v["code"], "VALID", "{v}");
-        assert_eq!(v["token"]["scopes"], json!(["invoices:read", "invoices:write"]));
+        let v = app.verify(&secret).await;
+        assert_eq!(v.code, VerifyCode::Valid, "{v:?}");
+        let scopes: Vec<&str> = v.token.as_ref().unwrap().scopes.iter().map(|s| s.as_str()).collect();
+        assert_eq!(scopes, ["invoices:read", "invoices:write"]);
         // A reload shows the token, never its secret again.
         let again = b.get(&format!("/dashboard/tokens/{id}")).await;
         assert_eq!(again.status, StatusCode::OK);
@@ -557,10 +546,10 @@ store_test! {
         assert_eq!(res.status, StatusCode::SEE_OTHER);
         let new_secret = b.follow(&res).await.text_of("new-secret").expect("the new secret, once");
         assert_ne!(new_secret, secret);
-        assert_eq!(verify(&app, &secret).await["code"], "VALID", "in its grace period");
-        assert_eq!(verify(&app, &new_secret).await["code"], "VALID");
+        assert_eq!(app.verify_code(&secret).await, VerifyCode::Valid, "in its grace period");
+        assert_eq!(app.verify_code(&new_secret).await, VerifyCode::Valid);
         app.clock.advance(chrono::Duration::seconds(3601));
-        assert_ne!(verify(&app, &secret).await["code"], "VALID", "grace period over");
+        assert_ne!(app.verify_code(&secret).await, VerifyCode::Valid, "grace period over");
 
         let confirm = b.get(&format!("/dashboard/tokens/{id}/revoke")).await;
         assert!(confirm.body.contains("1 token created through it"), "{}", confirm.body);
@@ -569,7 +558,7 @@ store_test! {
         assert_eq!(res.status, StatusCode::SEE_OTHER);
         let done = b.follow(&res).await;
         assert!(done.body.contains("together with 1 token"), "{}", done.body);
-        assert_eq!(verify(&app, &new_secret).await["code"], "REVOKED");
+        assert_eq!(app.verify_code(&new_secret).await, VerifyCode::Revoked);
         let c = app.store.token(&app.workspace_id, tooken_core::Mode::Live, &child_id).await.unwrap().unwrap();
         assert!(c.revoked_at.is_some(), "the child went with it");
         let revoked = b.get("/dashboard/tokens?status=revoked").await;

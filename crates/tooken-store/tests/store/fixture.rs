@@ -1,9 +1,8 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use tooken_core::audit::{Actor, Event};
-use tooken_core::credential::API_KEY_PREFIX;
 use tooken_core::{Credential, Mode};
 use tooken_server::AppState;
-use tooken_store::{ApiKey, AuditContext, NewApiKey, NewUser, Role, Store, User, Workspace};
+use tooken_store::{ApiKey, AuditContext, NewUser, Role, Store, User, Workspace};
 use tooken_testkit::{Backend, Fixture, TestStore};
 
 /// A fresh store with workspace `default`, created at `t0`.
@@ -77,23 +76,9 @@ impl Fresh {
 
     /// A new API key of `default` and its secret.
     pub async fn api_key(&self, name: &str, mode: Mode) -> (Credential, ApiKey) {
-        let secret = Credential::generate(API_KEY_PREFIX, mode);
-        let key = self
-            .store
-            .create_api_key(
-                NewApiKey {
-                    workspace_id: &self.ws.id,
-                    mode,
-                    name: &name.parse().unwrap(),
-                    secret_hash: secret.hash(),
-                    hint: secret.hint(),
-                },
-                &admin_cli(),
-                self.t0,
-            )
-            .await
-            .unwrap();
-        (secret, key)
+        let (secret, key) =
+            tooken_testkit::create_api_key(&self.store, &self.ws.id, mode, name, self.t0).await;
+        (Credential::parse(&secret).unwrap(), key)
     }
 
     /// Every event of `default`, oldest first.

@@ -19,14 +19,10 @@ pub fn admin(dir: &Path, args: &[&str]) -> (bool, String, String) {
     TOOKEN.admin(dir, args)
 }
 
+/// The status of `GET /v1/tokens` with `key`.
 pub async fn status_with(url: &str, key: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{url}/v1/tokens"))
-        .bearer_auth(key)
-        .send()
+    tooken_testkit::get_status(url, "/v1/tokens", key)
         .await
-        .unwrap()
-        .status()
         .as_u16()
 }
 

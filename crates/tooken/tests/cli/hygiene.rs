@@ -8,9 +8,7 @@
 //! store (nor its files), or the audit export.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::Stdio;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, COOKIE, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -20,7 +18,10 @@ use tooken_core::audit::hex;
 use tooken_core::credential::random_bytes;
 use tooken_core::{Credential, Mode};
 
-use crate::helpers::{first_key, start_server, TOOKEN};
+use tooken_testkit::html;
+
+use crate::helpers::{first_key, start_server};
+use crate::run::tooken_with_stdin;
 
 /// The shortest piece of a secret that counts as leaked.
 const WINDOW: usize = 16;
@@ -107,26 +108,13 @@ impl Answer {
 
     /// The value of the first input named `name`.
     fn field(&self, name: &str) -> String {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = self
-            .body
-            .find(&marker)
+        html::field_value(&self.body, name)
             .unwrap_or_else(|| panic!("no {name} field in {}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_owned()
     }
 
     /// The text of the element with `id`.
     fn text_of(&self, id: &str) -> String {
-        let marker = format!("id=\"{id}\">");
-        let start = self
-            .body
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no #{id} in {}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('<').unwrap() + start;
-        self.body[start..end].to_owned()
+        html::text_of(&self.body, id).unwrap_or_else(|| panic!("no #{id} in {}", self.body))
     }
 }
 
@@ -1048,30 +1036,14 @@ fn filled(
 /// `tooken admin ARGS…` in `dir` with `stdin`, which must succeed: its
 /// stdout as an answer's body (status 200).
 fn admin_with_stdin(dir: &Path, args: &[String], stdin: &str) -> Answer {
-    let mut child = TOOKEN
-        .command(dir, &["admin"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "tooken admin {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut all = vec!["admin"];
+    all.extend(args.iter().map(String::as_str));
+    let run = tooken_with_stdin(dir, &[], &all, stdin);
+    run.assert_code(0);
     Answer {
         status: StatusCode::OK,
         headers: HeaderMap::new(),
-        body: String::from_utf8(out.stdout).unwrap(),
+        body: run.stdout,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tooken_client::{Client, CreateToken, VerifyCode, VerifyRequest};
+use tooken_client::{Client, VerifyCode, VerifyRequest};
 
 use crate::helpers::{first_key, status_with, Server};
 use crate::nodes::{
@@ -40,10 +40,7 @@ impl Pair {
     async fn create(&self, node: &Server, name: &str) -> (String, String) {
         let t = self
             .client(node)
-            .create_token(&CreateToken {
-                name: name.to_owned(),
-                ..Default::default()
-            })
+            .create_token(&tooken_testkit::named(name))
             .await
             .unwrap();
         (t.token.id, t.secret.expose().to_owned())
@@ -101,13 +98,8 @@ async fn cache_hits(node: &Server) -> f64 {
 }
 
 async fn whoami_status(node: &Server, credential: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{}/v1/whoami", node.url))
-        .bearer_auth(credential)
-        .send()
+    tooken_testkit::get_status(&node.url, "/v1/whoami", credential)
         .await
-        .unwrap()
-        .status()
         .as_u16()
 }
 
@@ -271,10 +263,7 @@ async fn concurrent_writers_on_two_nodes_keep_every_audit_chain_whole() {
                 workers.push(tokio::spawn(async move {
                     for i in 0..8 {
                         let t = client
-                            .create_token(&CreateToken {
-                                name: format!("w{w}-{i}"),
-                                ..Default::default()
-                            })
+                            .create_token(&tooken_testkit::named(format!("w{w}-{i}")))
                             .await
                             .unwrap();
                         client

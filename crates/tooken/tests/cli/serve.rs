@@ -1,7 +1,8 @@
 //! `tooken serve`: first start, configuration, shutdown, durability.
 
 use sqlx::Connection;
-use tooken_client::{Client, CreateToken};
+use tooken_client::Client;
+use tooken_testkit::named;
 
 use crate::helpers::{db_path, first_key, start_server, status_with};
 
@@ -90,13 +91,7 @@ async fn an_acknowledged_create_survives_sigkill() {
     let client = Client::new(&server.url, &key).unwrap();
     let mut ids = Vec::new();
     for i in 0..20 {
-        let t = client
-            .create_token(&CreateToken {
-                name: format!("t{i}"),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let t = client.create_token(&named(format!("t{i}"))).await.unwrap();
         ids.push(t.token.id);
     }
     // Killed right after the last 201: no shutdown, no flush.

@@ -318,118 +318,62 @@ fn refused(dir: &Path, args: &[&str]) -> String {
 const BOTH: &str = "TLS needs both --tls-cert and --tls-key (or TOOKEN_TLS_CERT and \
                     TOOKEN_TLS_KEY, or tls_cert and tls_key in tooken.toml)";
 
-fn a_certificate_without_a_key_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = TestCerts::generate(dir.path());
-    assert_eq!(
-        refused(dir.path(), &["--tls-cert", path(&certs.cert)]),
-        format!("error: a TLS certificate is set but no key: {BOTH}")
-    );
-}
-
-fn a_key_without_a_certificate_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = TestCerts::generate(dir.path());
-    assert_eq!(
-        refused(dir.path(), &["--tls-key", path(&certs.key)]),
-        format!("error: a TLS key is set but no certificate: {BOTH}")
-    );
-}
-
-fn a_missing_certificate_file_is_refused() {
+/// Each way the certificate and key can be wrong, refused before the store
+/// is touched with one line that says which.
+fn a_wrong_certificate_or_key_is_refused_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let certs = TestCerts::generate(dir.path());
     let missing = dir.path().join("missing.pem");
-    assert_eq!(
-        refused(
-            dir.path(),
-            &["--tls-cert", path(&missing), "--tls-key", path(&certs.key)]
-        ),
-        format!(
-            "error: cannot read the TLS certificate {}: No such file or directory (os error 2)",
-            missing.display()
-        )
+    let (cert, key, other, absent) = (
+        path(&certs.cert),
+        path(&certs.key),
+        path(&certs.other_key),
+        path(&missing),
     );
-}
-
-fn a_missing_key_file_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = TestCerts::generate(dir.path());
-    let missing = dir.path().join("missing-key.pem");
-    assert_eq!(
-        refused(
-            dir.path(),
-            &["--tls-cert", path(&certs.cert), "--tls-key", path(&missing)]
+    let not_found = "No such file or directory (os error 2)";
+    let cases: [(&str, &[&str], String); 7] = [
+        (
+            "a certificate without a key",
+            &["--tls-cert", cert],
+            format!("error: a TLS certificate is set but no key: {BOTH}"),
         ),
-        format!(
-            "error: cannot read the TLS key {}: No such file or directory (os error 2)",
-            missing.display()
-        )
-    );
-}
-
-fn a_file_without_a_certificate_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = TestCerts::generate(dir.path());
-    // A key where the certificate should be.
-    assert_eq!(
-        refused(
-            dir.path(),
-            &[
-                "--tls-cert",
-                path(&certs.key),
-                "--tls-key",
-                path(&certs.key)
-            ]
+        (
+            "a key without a certificate",
+            &["--tls-key", key],
+            format!("error: a TLS key is set but no certificate: {BOTH}"),
         ),
-        format!(
-            "error: no certificate in {} (expected a PEM \"BEGIN CERTIFICATE\" block)",
-            certs.key.display()
-        )
-    );
-}
-
-fn a_file_without_a_key_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = TestCerts::generate(dir.path());
-    // A certificate where the key should be.
-    assert_eq!(
-        refused(
-            dir.path(),
-            &[
-                "--tls-cert",
-                path(&certs.cert),
-                "--tls-key",
-                path(&certs.cert)
-            ]
+        (
+            "a missing certificate file",
+            &["--tls-cert", absent, "--tls-key", key],
+            format!("error: cannot read the TLS certificate {absent}: {not_found}"),
         ),
-        format!(
-            "error: no private key in {} (expected a PEM \"BEGIN PRIVATE KEY\", \
-             \"BEGIN RSA PRIVATE KEY\" or \"BEGIN EC PRIVATE KEY\" block)",
-            certs.cert.display()
-        )
-    );
-}
-
-fn a_key_that_does_not_match_the_certificate_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = TestCerts::generate(dir.path());
-    assert_eq!(
-        refused(
-            dir.path(),
-            &[
-                "--tls-cert",
-                path(&certs.cert),
-                "--tls-key",
-                path(&certs.other_key)
-            ]
+        (
+            "a missing key file",
+            &["--tls-cert", cert, "--tls-key", absent],
+            format!("error: cannot read the TLS key {absent}: {not_found}"),
         ),
-        format!(
-            "error: the TLS key in {} does not match the certificate in {}",
-            certs.other_key.display(),
-            certs.cert.display()
-        )
-    );
+        (
+            "a key where the certificate should be",
+            &["--tls-cert", key, "--tls-key", key],
+            format!("error: no certificate in {key} (expected a PEM \"BEGIN CERTIFICATE\" block)"),
+        ),
+        (
+            "a certificate where the key should be",
+            &["--tls-cert", cert, "--tls-key", cert],
+            format!(
+                "error: no private key in {cert} (expected a PEM \"BEGIN PRIVATE KEY\", \
+                 \"BEGIN RSA PRIVATE KEY\" or \"BEGIN EC PRIVATE KEY\" block)"
+            ),
+        ),
+        (
+            "a key that does not match the certificate",
+            &["--tls-cert", cert, "--tls-key", other],
+            format!("error: the TLS key in {other} does not match the certificate in {cert}"),
+        ),
+    ];
+    for (what, args, expected) in cases {
+        assert_eq!(refused(dir.path(), args), expected, "{what}");
+    }
 }
 
 tooken_testkit::tests! {
@@ -440,11 +384,5 @@ tooken_testkit::tests! {
     async plain_http_to_the_tls_port_gets_no_api_answer,
     async dashboard_cookies_are_secure_over_tls,
     async tls_settings_come_from_the_environment_or_tooken_toml,
-    fn a_certificate_without_a_key_is_refused,
-    fn a_key_without_a_certificate_is_refused,
-    fn a_missing_certificate_file_is_refused,
-    fn a_missing_key_file_is_refused,
-    fn a_file_without_a_certificate_is_refused,
-    fn a_file_without_a_key_is_refused,
-    fn a_key_that_does_not_match_the_certificate_is_refused,
+    fn a_wrong_certificate_or_key_is_refused_with_one_line,
 }
