@@ -51,6 +51,9 @@ async def test_every_call(server: Server) -> None:
         settings = await c.settings.get()
         assert settings.token_prefix == "tkn"
         assert (await c.settings.update(audit_retention_days=None)).audit_retention_days is None
+        put = await c.authz.rules.put([{"methods": ["get"], "path": "/a/**", "scopes": ["a:read"]}])
+        assert put.rules[0].methods == ["GET"]
+        assert (await c.authz.rules.get()).rules == put.rules
         me = await c.whoami()
         assert me.kind == "api_key"
         assert await c.health() == "ok"
@@ -97,9 +100,10 @@ def _public(obj: object) -> dict[str, inspect.Signature]:
 def test_sync_and_async_clients_have_the_same_calls() -> None:
     sync = tooken.Tooken("tok_live_k")
     asyn = tooken.AsyncTooken("tok_live_k")
-    for attr in ("tokens", "audit_log", "settings", None):
-        s = getattr(sync, attr) if attr else sync
-        a = getattr(asyn, attr) if attr else asyn
+    for attr in ("tokens", "audit_log", "settings", "authz.rules", None):
+        s, a = sync, asyn
+        for part in attr.split(".") if attr else []:
+            s, a = getattr(s, part), getattr(a, part)
         ss, aa = _public(s), _public(a)
         assert ss.keys() == aa.keys(), attr
         for name in ss:

@@ -218,6 +218,26 @@ def test_audit_export_streams_ndjson_oldest_first(client: tooken.Tooken) -> None
     assert seqs == sorted(seqs)
 
 
+def test_authz_rules_are_replaced_read_and_validated(client: tooken.Tooken) -> None:
+    answer = client.authz.rules.put(
+        [
+            tooken.AuthzRule(methods=["get"], path="/invoices/**", scopes=["invoices:read"]),
+            {"methods": "*", "path": "/health", "anonymous": True},
+            {"methods": ["GET"], "path": "/invoices/42", "scopes": ["x"], "cost": 3},
+        ]
+    )
+    assert [r.methods for r in answer.rules] == [["GET"], "*", ["GET"]]
+    assert answer.rules[1].anonymous and answer.rules[2].cost == 3
+    assert [(w.field, w.shadowed_by) for w in answer.warnings] == [("rules[2]", [0])]
+    assert client.authz.rules.get() == answer
+    with pytest.raises(tooken.InvalidRequestError) as e:
+        client.authz.rules.put([{"methods": ["FETCH"], "path": "/x"}])
+    assert e.value.field == "rules[0].methods[0]"
+    assert client.authz.rules.get().rules == answer.rules, "nothing changed"
+    client.authz.rules.put([])
+    assert client.authz.rules.get().rules == []
+
+
 def test_system_endpoints(client: tooken.Tooken) -> None:
     assert client.health() == "ok"
     assert client.ready() == "ready"

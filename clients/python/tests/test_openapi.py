@@ -1,5 +1,8 @@
 """Every operation of the server's OpenAPI document has a call in the SDK,
-sync and async: a new endpoint without one fails here, named."""
+sync and async: a new endpoint without one fails here, named. (The
+forward-auth endpoint is for gateways, authenticated by their own key,
+not a call an SDK makes: operations needing only `gateway_key` are left
+out.)"""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ SDK_CALLS = {
     "export_events": "audit_log.export",
     "get_settings": "settings.get",
     "update_settings": "settings.update",
+    "get_authz_rules": "authz.rules.get",
+    "put_authz_rules": "authz.rules.put",
     "whoami": "whoami",
     "healthz": "health",
     "readyz": "ready",
@@ -39,13 +44,17 @@ def _resolve(client: Any, dotted: str) -> Any:
     return obj
 
 
+def _for_gateways(op: dict[str, Any]) -> bool:
+    return op.get("security") == [{"gateway_key": []}]
+
+
 def test_every_operation_has_a_call(server: Server) -> None:
     with tooken.Tooken(server.api_key, base_url=server.url) as client:
         doc = client.openapi()
     operations = []
     for path, item in doc["paths"].items():
         for method, op in item.items():
-            if method in ("get", "post", "put", "patch", "delete"):
+            if method in ("get", "post", "put", "patch", "delete") and not _for_gateways(op):
                 operations.append((op.get("operationId") or f"{method.upper()} {path}", method.upper(), path))
     missing = [f"{op_id} ({method} {path})" for op_id, method, path in operations if op_id not in SDK_CALLS]
     assert not missing, "operations without an SDK call: " + ", ".join(missing)
@@ -66,7 +75,7 @@ def test_the_sdk_sends_what_the_document_says(server: Server) -> None:
         doc = client.openapi()
     for path, item in doc["paths"].items():
         for method, op in item.items():
-            if method not in ("get", "post", "put", "patch", "delete"):
+            if method not in ("get", "post", "put", "patch", "delete") or _for_gateways(op):
                 continue
             fn = getattr(ops, op["operationId"])
             kwargs = {

@@ -14,6 +14,8 @@ import type {
   RevokeTokenParams,
   RotateTokenParams,
   Settings,
+  AuthzRule,
+  AuthzRules,
   Token,
   TokenUsage,
   TokenUsageParams,
@@ -185,6 +187,34 @@ export class SettingsResource {
   }
 }
 
+/** `tooken.authz.rules`: the gateway route rules of the key's workspace and mode (API keys only). */
+export class AuthzRulesResource {
+  readonly #http: Http;
+
+  constructor(http: Http) {
+    this.#http = http;
+  }
+
+  /** The rules, first match wins, with warnings about rules that can never match. */
+  get(options?: RequestOptions): Promise<AuthzRules> {
+    return this.#http.json({ method: "GET", path: "/v1/authz/rules" }, options);
+  }
+
+  /** Replaces the rules; answers them as stored, with their warnings. */
+  put(rules: AuthzRule[], options?: RequestOptions): Promise<AuthzRules> {
+    return this.#http.json({ method: "PUT", path: "/v1/authz/rules", json: { rules } }, options);
+  }
+}
+
+/** `tooken.authz`: what gateways enforce (docs/gateways.md). */
+export class AuthzResource {
+  readonly rules: AuthzRulesResource;
+
+  constructor(http: Http) {
+    this.rules = new AuthzRulesResource(http);
+  }
+}
+
 /**
  * A client for the Tooken API.
  *
@@ -201,6 +231,7 @@ export class Tooken {
   readonly tokens: Tokens;
   readonly auditLog: AuditLog;
   readonly settings: SettingsResource;
+  readonly authz: AuthzResource;
   readonly #http: Http;
 
   constructor(options: ClientOptions = {}) {
@@ -208,6 +239,7 @@ export class Tooken {
     this.tokens = new Tokens(this.#http);
     this.auditLog = new AuditLog(this.#http);
     this.settings = new SettingsResource(this.#http);
+    this.authz = new AuthzResource(this.#http);
   }
 
   /** The base URL this client talks to. */

@@ -7,7 +7,7 @@
  *   cache; the middleware in `@tooken/client/express` and `@tooken/client/hono` use it.
  * - {@link verifyWebhook}: checking a webhook's signature.
  */
-export { Tooken, Tokens, AuditLog, SettingsResource } from "./client.js";
+export { Tooken, Tokens, AuditLog, SettingsResource, AuthzResource, AuthzRulesResource } from "./client.js";
 export {
   DEFAULT_BASE_URL,
   DEFAULT_MAX_RETRIES,

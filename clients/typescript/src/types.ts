@@ -277,6 +277,35 @@ export interface UpdateSettingsParams {
   audit_retention_days?: number | null;
 }
 
+/** A gateway route rule (SPEC §12), as stored: methods in capitals. */
+export interface AuthzRule {
+  /** A list of methods (any case when sent), or `"*"` for every method. */
+  methods: string[] | "*";
+  /** Case-sensitive; `*` is one segment, `**` zero or more (`/invoices/**` also matches `/invoices`). */
+  path: string;
+  /** All required of the token. */
+  scopes?: string[];
+  /** A public route: no token needed (no scopes or cost then). */
+  anonymous?: boolean;
+  /** What a match spends of a token's limits (0 to 1,000,000; 1 when absent). */
+  cost?: number;
+}
+
+/** A rule that can never match: earlier rules catch every request it would. */
+export interface AuthzRuleWarning {
+  /** The rule: `rules[3]`. */
+  field: string;
+  message: string;
+  /** Indexes of the earlier rules that catch its requests. */
+  shadowed_by: number[];
+}
+
+/** The route rules of a workspace and mode, first match wins, with their warnings. */
+export interface AuthzRules {
+  rules: AuthzRule[];
+  warnings: AuthzRuleWarning[];
+}
+
 /** The calling credential. */
 export interface Whoami {
   /** `api_key` or `token`. */

@@ -1,7 +1,7 @@
 /** Every call of the client, against the real server. */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Tooken, VERSION, hintOf, parseCredential } from "@tooken/client";
+import { InvalidRequestError, Tooken, VERSION, hintOf, parseCredential } from "@tooken/client";
 import type { AuditEvent, Token } from "@tooken/client";
 import { readFileSync } from "node:fs";
 import { startProxy, startServer } from "./support.js";
@@ -214,6 +214,31 @@ describe("settings", () => {
     const restored = await tooken.settings.update({ token_prefix: "tkn", max_token_ttl_seconds: null });
     assert.equal(restored.max_token_ttl_seconds, null);
     assert.deepEqual(await tooken.settings.get(), before);
+  });
+});
+
+describe("authz rules", () => {
+  test("replaced, read back with warnings, and validated", async () => {
+    const answer = await tooken.authz.rules.put([
+      { methods: ["get"], path: "/invoices/**", scopes: ["invoices:read"] },
+      { methods: "*", path: "/health", anonymous: true },
+      { methods: ["GET"], path: "/invoices/42", scopes: ["x"], cost: 3 },
+    ]);
+    assert.deepEqual(answer.rules[0], { methods: ["GET"], path: "/invoices/**", scopes: ["invoices:read"] });
+    assert.equal(answer.rules[1]?.anonymous, true);
+    assert.equal(answer.rules[2]?.cost, 3);
+    assert.deepEqual(
+      answer.warnings.map((w) => [w.field, w.shadowed_by]),
+      [["rules[2]", [0]]],
+    );
+    assert.deepEqual(await tooken.authz.rules.get(), answer);
+    await assert.rejects(tooken.authz.rules.put([{ methods: ["FETCH"], path: "/x" }]), (e: unknown) => {
+      assert.ok(e instanceof InvalidRequestError);
+      assert.equal(e.field, "rules[0].methods[0]");
+      return true;
+    });
+    assert.deepEqual((await tooken.authz.rules.get()).rules, answer.rules, "nothing changed");
+    assert.deepEqual((await tooken.authz.rules.put([])).rules, []);
   });
 });
 

@@ -1,7 +1,9 @@
 /**
  * The SDK keeps in step with the API: every operation the server's
  * OpenAPI document lists has a method here, and every method listed here
- * is an operation the server has.
+ * is an operation the server has. (The forward-auth endpoint is for
+ * gateways, authenticated by their own key: not a call an SDK makes, so
+ * operations needing only `gateway_key` are left out.)
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -24,6 +26,8 @@ const OPERATIONS: Record<string, string> = {
   "GET /v1/audit-log/export": "auditLog.export",
   "GET /v1/settings": "settings.get",
   "PATCH /v1/settings": "settings.update",
+  "GET /v1/authz/rules": "authz.rules.get",
+  "PUT /v1/authz/rules": "authz.rules.put",
   "GET /v1/whoami": "whoami",
   "GET /healthz": "health",
   "GET /readyz": "ready",
@@ -43,12 +47,14 @@ after(async () => {
 
 test("every operation in /v1/openapi.json has a method in the SDK", async () => {
   const tooken = new Tooken({ apiKey: server.apiKey, baseUrl: server.url });
-  const doc = (await tooken.openapi()) as { paths: Record<string, Record<string, unknown>> };
+  const doc = (await tooken.openapi()) as { paths: Record<string, Record<string, { security?: unknown }>> };
   const methods = ["get", "put", "post", "patch", "delete", "head", "options", "trace"];
+  const forGateways = (op: { security?: unknown }) =>
+    JSON.stringify(op.security) === JSON.stringify([{ gateway_key: [] }]);
   const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
-    Object.keys(item)
-      .filter((m) => methods.includes(m))
-      .map((m) => `${m.toUpperCase()} ${path}`),
+    Object.entries(item)
+      .filter(([m, op]) => methods.includes(m) && !forGateways(op))
+      .map(([m]) => `${m.toUpperCase()} ${path}`),
   );
   assert.ok(operations.length > 10);
 

@@ -61,6 +61,7 @@ pub use bytes::Bytes;
 pub use tooken_core::audit::Event;
 
 pub use tooken_core::api::*;
+pub use tooken_core::authz::{MethodsSpec, RuleSpec, RuleWarning, RulesAnswer, RulesSpec};
 pub use tooken_core::token::{TokenStatus, VerifyCode};
 pub use tooken_core::{Mode, Scope, Settings};
 
@@ -426,6 +427,20 @@ impl Client {
                 .form(&form),
         )
         .await
+    }
+
+    /// The gateway route rules of the key's workspace and mode (an API
+    /// key), with warnings about rules that can never match.
+    pub async fn authz_rules(&self) -> Result<RulesAnswer> {
+        self.send(self.request(Method::GET, "/v1/authz/rules"))
+            .await
+    }
+
+    /// Replaces the gateway route rules of the key's workspace and mode
+    /// (an API key); answers them as stored, with their warnings.
+    pub async fn set_authz_rules(&self, rules: &RulesSpec) -> Result<RulesAnswer> {
+        self.send(self.request(Method::PUT, "/v1/authz/rules").json(rules))
+            .await
     }
 
     pub async fn settings(&self) -> Result<Settings> {

@@ -1,7 +1,7 @@
 //! One error type for the whole API, rendered in the spec's error shape:
 //! `{"error": "<code>", "message": "<text>"}` plus fields where useful.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 pub use tooken_core::api::ErrorBody;
@@ -78,8 +78,11 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status, headers and body this error is answered with (a
+    /// gateway's answer carries them in its own form, see
+    /// [`crate::authz::Answer`]).
+    pub fn parts(self) -> (StatusCode, HeaderMap, ErrorBody) {
         let (status, code) = match &self {
             ApiError::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
@@ -120,8 +123,7 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let mut response = (status, Json(body)).into_response();
-        let headers = response.headers_mut();
+        let mut headers = HeaderMap::new();
         match &self {
             ApiError::Unauthorized {
                 credential_presented,
@@ -147,6 +149,15 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
+        (status, headers, body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, headers, body) = self.parts();
+        let mut response = (status, Json(body)).into_response();
+        response.headers_mut().extend(headers);
         response
     }
 }

@@ -18,18 +18,21 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Reads the body, refusing one over the limit: by its `Content-Length`
 /// before reading anything, or as soon as the limit is passed.
 async fn read_body(req: Request) -> Result<Bytes, ApiError> {
-    let too_large = ApiError::PayloadTooLarge {
-        limit: MAX_BODY_BYTES,
-    };
+    read_body_up_to(req, MAX_BODY_BYTES).await
+}
+
+/// [`read_body`] with another limit.
+async fn read_body_up_to(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = ApiError::PayloadTooLarge { limit };
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large);
     }
-    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+    axum::body::to_bytes(req.into_body(), limit)
         .await
         .map_err(|_| too_large)
 }
@@ -52,15 +55,15 @@ fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// A JSON body, deserialized strictly.
+/// A JSON body of at most `LIMIT` bytes, deserialized strictly.
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub struct ApiJson<T, const LIMIT: usize = MAX_BODY_BYTES>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned, S: Send + Sync, const LIMIT: usize> FromRequest<S> for ApiJson<T, LIMIT> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_body(req).await?;
+        let bytes = read_body_up_to(req, LIMIT).await?;
         parse_object(&bytes).map(ApiJson)
     }
 }

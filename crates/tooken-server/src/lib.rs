@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod client;
 pub mod dashboard;
 pub mod error;
@@ -57,6 +58,7 @@ pub fn app_with(state: AppState, request_timeout: Duration) -> Router {
         .merge(tokens::router())
         .merge(audit::router())
         .merge(verify::router())
+        .merge(authz::router())
         .merge(settings::router())
         .merge(system::router())
         .merge(openapi::router())

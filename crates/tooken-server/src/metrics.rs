@@ -1,5 +1,6 @@
 //! `GET /metrics`: Prometheus text format. Requests by route and status,
-//! latency histograms by route, verification outcomes by code, credential
+//! latency histograms by route, verification outcomes by code, gateway
+//! decisions by outcome, credential
 //! cache lookups by outcome, dashboard password checks, whether the node follows the other nodes'
 //! changes, and store pool usage. Labels are route templates and codes only: never a path with
 //! an id in it, never a credential.
@@ -55,6 +56,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
     verifications: Family<CodeLabels, Counter>,
+    authz_decisions: Family<OutcomeLabels, Counter>,
     cache_lookups: Family<OutcomeLabels, Counter>,
     password_checks: Counter,
     auth_failures_slowed: Counter,
@@ -74,6 +76,7 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let verifications = Family::<CodeLabels, Counter>::default();
+        let authz_decisions = Family::<OutcomeLabels, Counter>::default();
         let cache_lookups = Family::<OutcomeLabels, Counter>::default();
         let password_checks = Counter::default();
         let auth_failures_slowed = Counter::default();
@@ -94,6 +97,12 @@ impl Default for Metrics {
             "verifications",
             "Token verifications by outcome code",
             verifications.clone(),
+        );
+        registry.register(
+            "authz_decisions",
+            "Gateway forward-auth decisions by outcome (allowed, anonymous, unauthenticated, \
+             refused, no_rule, path_refused); the tokens judged also count in verifications",
+            authz_decisions.clone(),
         );
         registry.register(
             "credential_cache_lookups",
@@ -133,6 +142,7 @@ impl Default for Metrics {
             requests,
             latency,
             verifications,
+            authz_decisions,
             cache_lookups,
             password_checks,
             auth_failures_slowed,
@@ -160,6 +170,12 @@ impl Observer for Metrics {
             CacheOutcome::Bypassed => "bypassed",
         };
         self.cache_lookups
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    fn authz_decision(&self, outcome: &'static str) {
+        self.authz_decisions
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }

@@ -5,7 +5,7 @@ use axum::{Json, Router};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 
@@ -25,6 +25,9 @@ use tooken_service::Caller;
         crate::tokens::token_usage,
         crate::verify::verify_token,
         crate::verify::introspect,
+        crate::authz::get_authz_rules,
+        crate::authz::put_authz_rules,
+        crate::authz::forward_auth,
         crate::audit::list_events,
         crate::audit::export_events,
         crate::settings::get_settings,
@@ -40,6 +43,8 @@ use tooken_service::Caller;
     tags(
         (name = "tokens", description = "Tokens Tooken issues for your systems"),
         (name = "verification", description = "For services that accept Tooken tokens"),
+        (name = "gateways", description = "Route rules and forward authentication for nginx, \
+            Caddy, Traefik and Envoy (docs/gateways.md)"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "settings", description = "Workspace policy (API keys only)"),
         (name = "system", description = "Identity, health and this document"),
@@ -60,6 +65,14 @@ impl Modify for BearerAuth {
                     .description(Some("An API key (tok_live_…/tok_test_…) or a token"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "gateway_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Tooken-Gateway-Key",
+                "The gateway's own credential: an API key, or a token with tokens:verify \
+                 (Traefik: in the path, /v1/authz/traefik/{gateway_key})",
+            ))),
         );
     }
 }
@@ -82,6 +95,8 @@ impl Modify for CommonResponses {
                 &mut item.put,
                 &mut item.patch,
                 &mut item.delete,
+                &mut item.head,
+                &mut item.options,
             ];
             for op in operations.into_iter().flatten() {
                 if !path.starts_with("/v1/") {
@@ -113,9 +128,18 @@ impl Modify for CommonResponses {
                         error_response("The body is larger than 64 KiB", None),
                     );
                 }
-                // Always these exact ones: they carry headers.
+                // Always these exact ones: they carry headers. (The
+                // forward-auth endpoint describes its own 401 and 429: they
+                // are about the client's token.)
+                let own = path.starts_with("/v1/authz/forward");
                 let mut replace = |status: &str, response: Response| {
-                    responses.insert(status.to_owned(), RefOr::T(response));
+                    if own && status != "503" {
+                        responses
+                            .entry(status.to_owned())
+                            .or_insert(RefOr::T(response));
+                    } else {
+                        responses.insert(status.to_owned(), RefOr::T(response));
+                    }
                 };
                 let challenge = "`Bearer realm=\"tooken\"`, with `error=\"invalid_token\"` \
                                  when a credential was presented";

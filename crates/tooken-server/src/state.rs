@@ -8,6 +8,7 @@ use tooken_core::Clock;
 use tooken_service::{CredentialCache, Service, Usage};
 use tooken_store::Store;
 
+use crate::authz::GatewayOptions;
 use crate::dashboard::DashboardState;
 use crate::metrics::Metrics;
 use crate::throttle::{AuthLimits, Throttle};
@@ -25,6 +26,8 @@ pub struct Shared {
     pub throttle: Arc<Throttle>,
     pub dashboard: Arc<DashboardState>,
     pub metrics: Arc<Metrics>,
+    /// How gateways may reuse forward-auth answers.
+    pub gateway: GatewayOptions,
 }
 
 impl std::ops::Deref for AppState {
@@ -46,6 +49,7 @@ impl AppState {
             throttle: Arc::default(),
             dashboard: Arc::default(),
             metrics,
+            gateway: GatewayOptions::default(),
         }))
     }
 
@@ -77,6 +81,11 @@ impl AppState {
                 .with_sign_in(dashboard.config.sign_in.clone());
             s.dashboard = Arc::new(dashboard);
         })
+    }
+
+    /// The same state answering gateways with `options`.
+    pub fn with_gateway(self, options: GatewayOptions) -> AppState {
+        self.with(|s| s.gateway = options)
     }
 
     /// The same state with other brute-force limits.

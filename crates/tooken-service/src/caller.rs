@@ -152,6 +152,10 @@ pub(crate) enum Need {
     /// The workspace's policy: an API key or a dashboard member (an owner
     /// to change it); never a token.
     Settings { change: bool },
+    /// What belongs to one mode of the workspace (its gateway route
+    /// rules): an API key of that mode, or a member (an owner to change);
+    /// never a token.
+    ModeSettings { change: bool },
     /// What only the dashboard and the admin CLI manage (API keys,
     /// members): a member (an owner to change), the admin CLI, the system.
     Console { change: bool },
@@ -166,7 +170,10 @@ impl Service {
     pub(crate) fn authorize(&self, caller: &Caller, need: Need) -> ServiceResult<()> {
         let refusal = match (&caller.principal, need) {
             (Principal::Admin | Principal::System, _) => None,
-            (Principal::ApiKey(_), Need::Scope(_) | Need::Settings { .. }) => None,
+            (
+                Principal::ApiKey(_),
+                Need::Scope(_) | Need::Settings { .. } | Need::ModeSettings { .. },
+            ) => None,
             (Principal::ApiKey(_), Need::Console { .. }) => {
                 return Err(ServiceError::forbidden(
                     "this is done in the dashboard or with tooken admin",
@@ -181,14 +188,19 @@ impl Service {
                     )
                 })
             }
-            (Principal::Token(_), Need::Settings { .. } | Need::Console { .. }) => Some((
+            (
+                Principal::Token(_),
+                Need::Settings { .. } | Need::ModeSettings { .. } | Need::Console { .. },
+            ) => Some((
                 ServiceError::forbidden("only an API key may do this"),
                 FailureReason::ApiKeyRequired,
             )),
             (Principal::User(u), need) => {
                 let change = match need {
                     Need::Scope(scope) => scope == TOKENS_WRITE,
-                    Need::Settings { change } | Need::Console { change } => change,
+                    Need::Settings { change }
+                    | Need::ModeSettings { change }
+                    | Need::Console { change } => change,
                 };
                 if change && u.role != Role::Owner {
                     return Err(ServiceError::forbidden(OWNERS_ONLY));

@@ -24,11 +24,14 @@
 //! wire format, calls one operation, and renders the answer or the error.
 //!
 //! Verification is judged in one place ([`Service::judge`]), through the
-//! cached credential lookups ([`Credentials`]), whichever transport asks.
+//! cached credential lookups ([`Credentials`]), whichever transport asks:
+//! the verify and introspection endpoints, and gateways' requests
+//! ([`Service::forward`], over HTTP and gRPC).
 
 mod api_keys;
 mod audit;
 mod authenticate;
+mod authz;
 mod cache;
 mod caller;
 mod credentials;
@@ -55,6 +58,7 @@ use tooken_store::Store;
 pub use api_keys::{ApiKeyWithSecret, NewApiKeyRequest};
 pub use audit::{AuditQuery, ChainReport, RETENTION_INTERVAL};
 pub use authenticate::Rejection;
+pub use authz::{ClientCredential, Decision, Forwarded, RuleMatch};
 pub use cache::{Cached, CredentialCache, DEFAULT_CAPACITY};
 pub use caller::{Caller, Principal, SignedIn};
 pub use credentials::Credentials;
@@ -84,6 +88,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     credentials: Credentials,
     usage: Arc<Usage>,
+    rules: Arc<authz::RuleCache>,
     failures: Arc<FailureLog>,
     sign_in: Arc<sign_in::SignIn>,
     observer: Arc<dyn Observer>,
@@ -99,6 +104,7 @@ impl Service {
             store,
             clock,
             usage: Arc::default(),
+            rules: Arc::default(),
             failures: Arc::default(),
             sign_in: Arc::default(),
             observer,

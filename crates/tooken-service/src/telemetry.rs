@@ -21,6 +21,8 @@ pub trait Observer: Send + Sync {
     fn cache_lookup(&self, _outcome: CacheOutcome) {}
     /// A token was verified for a downstream service.
     fn verification(&self, _code: VerifyCode) {}
+    /// A gateway's request was decided (see `Decision::outcome`).
+    fn authz_decision(&self, _outcome: &'static str) {}
     /// An argon2id password check ran (a dashboard sign-in).
     fn password_check(&self) {}
 }

@@ -25,7 +25,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn bare(code: VerifyCode) -> Verdict {
+    pub(crate) fn bare(code: VerifyCode) -> Verdict {
         Verdict { code, token: None }
     }
 

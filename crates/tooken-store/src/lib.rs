@@ -9,11 +9,12 @@
 //! lock when another process (the admin CLI) writes meanwhile.
 //!
 //! One module per concept: [`tokens`](TokenRecord), API keys, workspaces,
-//! the audit log, usage, and the dashboard's people (users, memberships,
+//! gateway route rules, the audit log, usage, and the dashboard's people (users, memberships,
 //! sessions, one-time links and reveals).
 
 mod api_keys;
 mod audit;
+mod authz;
 mod engine;
 mod error;
 mod group;
@@ -38,6 +39,7 @@ use sqlx::AnyPool;
 
 pub use api_keys::{ApiKey, NewApiKey};
 pub use audit::{AuditContext, AuthFailureEvent, EventFilter, Pruned, SERVER_CHAIN};
+pub use authz::StoredRules;
 pub use error::{Conflict, Result, StoreError};
 pub use links::{LinkPurpose, NewLink, UserLink};
 pub use memberships::{Member, MemberChange, Membership, Role};

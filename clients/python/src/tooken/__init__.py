@@ -15,8 +15,16 @@ Tooken tokens: `tooken.fastapi`, `tooken.starlette`, `tooken.django`,
 """
 
 from . import credential, types, webhooks
-from ._async_client import AsyncAuditExport, AsyncAuditLog, AsyncSettingsResource, AsyncTokens, AsyncTooken
-from ._client import AuditExport, AuditLog, SettingsResource, Tokens, Tooken
+from ._async_client import (
+    AsyncAuditExport,
+    AsyncAuditLog,
+    AsyncAuthz,
+    AsyncAuthzRulesResource,
+    AsyncSettingsResource,
+    AsyncTokens,
+    AsyncTooken,
+)
+from ._client import AuditExport, AuditLog, Authz, AuthzRulesResource, SettingsResource, Tokens, Tooken
 from ._core import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, NOT_GIVEN, NotGiven
 from ._errors import (
     APIConnectionError,
@@ -43,6 +51,9 @@ from .types import (
     AuditActor,
     AuditEvent,
     AuditTarget,
+    AuthzRule,
+    AuthzRules,
+    AuthzRuleWarning,
     DailyUsage,
     Introspection,
     Page,
@@ -71,6 +82,10 @@ __all__ = [
     "AsyncAuditExport",
     "SettingsResource",
     "AsyncSettingsResource",
+    "Authz",
+    "AsyncAuthz",
+    "AuthzRulesResource",
+    "AsyncAuthzRulesResource",
     "Paginator",
     "AsyncPaginator",
     "DEFAULT_BASE_URL",
@@ -105,6 +120,9 @@ __all__ = [
     "RateLimitState",
     "Introspection",
     "Settings",
+    "AuthzRule",
+    "AuthzRules",
+    "AuthzRuleWarning",
     "Whoami",
     "WorkspaceRef",
     "TokenUsage",

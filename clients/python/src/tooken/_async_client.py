@@ -27,6 +27,8 @@ from ._core import (
 from ._pagination import AsyncPaginator
 from .types import (
     AuditEvent,
+    AuthzRule,
+    AuthzRules,
     Introspection,
     Page,
     Settings,
@@ -71,6 +73,7 @@ class AsyncTooken:
         self.tokens = AsyncTokens(self)
         self.audit_log = AsyncAuditLog(self)
         self.settings = AsyncSettingsResource(self)
+        self.authz = AsyncAuthz(self)
 
     @property
     def base_url(self) -> str:
@@ -100,6 +103,7 @@ class AsyncTooken:
         clone.tokens = AsyncTokens(clone)
         clone.audit_log = AsyncAuditLog(clone)
         clone.settings = AsyncSettingsResource(clone)
+        clone.authz = AsyncAuthz(clone)
         return clone
 
     async def close(self) -> None:
@@ -395,3 +399,27 @@ class AsyncSettingsResource:
                 extra_body=extra_body,
             )
         )
+
+
+class AsyncAuthzRulesResource:
+    """``client.authz.rules``: the gateway route rules of the key's workspace
+    and mode (API keys only; see docs/gateways.md)."""
+
+    def __init__(self, client: AsyncTooken) -> None:
+        self._client = client
+
+    async def get(self) -> AuthzRules:
+        """The rules, first match wins, with warnings about rules that can never match."""
+        return await self._client._request(ops.get_authz_rules())
+
+    async def put(self, rules: Sequence[AuthzRule | Json]) -> AuthzRules:
+        """Replaces the rules (each an `AuthzRule` or a dict as the API takes
+        it); answers them as stored, with their warnings."""
+        return await self._client._request(ops.put_authz_rules(rules=rules))
+
+
+class AsyncAuthz:
+    """``client.authz``: what gateways enforce."""
+
+    def __init__(self, client: AsyncTooken) -> None:
+        self.rules = AsyncAuthzRulesResource(client)

@@ -27,6 +27,8 @@ from ._core import (
 from ._pagination import Paginator
 from .types import (
     AuditEvent,
+    AuthzRule,
+    AuthzRules,
     Introspection,
     Page,
     Settings,
@@ -80,6 +82,7 @@ class Tooken:
         self.tokens = Tokens(self)
         self.audit_log = AuditLog(self)
         self.settings = SettingsResource(self)
+        self.authz = Authz(self)
 
     @property
     def base_url(self) -> str:
@@ -110,6 +113,7 @@ class Tooken:
         clone.tokens = Tokens(clone)
         clone.audit_log = AuditLog(clone)
         clone.settings = SettingsResource(clone)
+        clone.authz = Authz(clone)
         return clone
 
     def close(self) -> None:
@@ -430,3 +434,27 @@ class SettingsResource:
                 extra_body=extra_body,
             )
         )
+
+
+class AuthzRulesResource:
+    """``client.authz.rules``: the gateway route rules of the key's workspace
+    and mode (API keys only; see docs/gateways.md)."""
+
+    def __init__(self, client: Tooken) -> None:
+        self._client = client
+
+    def get(self) -> AuthzRules:
+        """The rules, first match wins, with warnings about rules that can never match."""
+        return self._client._request(ops.get_authz_rules())
+
+    def put(self, rules: Sequence[AuthzRule | Json]) -> AuthzRules:
+        """Replaces the rules (each an `AuthzRule` or a dict as the API takes
+        it); answers them as stored, with their warnings."""
+        return self._client._request(ops.put_authz_rules(rules=rules))
+
+
+class Authz:
+    """``client.authz``: what gateways enforce."""
+
+    def __init__(self, client: Tooken) -> None:
+        self.rules = AuthzRulesResource(client)

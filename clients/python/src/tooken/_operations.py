@@ -16,6 +16,8 @@ import httpx
 from ._core import NOT_GIVEN, NotGiven, Operation, given, segment
 from .types import (
     AuditEvent,
+    AuthzRule,
+    AuthzRules,
     Introspection,
     Page,
     Settings,
@@ -206,6 +208,15 @@ def update_settings(
         audit_retention_days=audit_retention_days,
     )
     return Operation("PATCH", "/v1/settings", Settings.from_dict, json=_body(fields, extra_body))
+
+
+def get_authz_rules() -> Operation[AuthzRules]:
+    return Operation("GET", "/v1/authz/rules", AuthzRules.from_dict)
+
+
+def put_authz_rules(*, rules: Sequence[AuthzRule | Json] | NotGiven) -> Operation[AuthzRules]:
+    listed = [] if isinstance(rules, NotGiven) else [r.to_dict() if isinstance(r, AuthzRule) else dict(r) for r in rules]
+    return Operation("PUT", "/v1/authz/rules", AuthzRules.from_dict, json={"rules": listed})
 
 
 def whoami() -> Operation[Whoami]:

@@ -27,6 +27,9 @@ __all__ = [
     "RateLimitState",
     "Introspection",
     "Settings",
+    "AuthzRule",
+    "AuthzRuleWarning",
+    "AuthzRules",
     "Whoami",
     "WorkspaceRef",
     "TokenUsage",
@@ -289,6 +292,54 @@ class Settings(Model):
     default_token_ttl_seconds: int | None = None
     token_prefix: str
     audit_retention_days: int | None = None
+
+
+def _methods(v: Any) -> list[str] | str:
+    return v if isinstance(v, str) else [str(x) for x in (v or [])]
+
+
+@dataclass(kw_only=True)
+class AuthzRule(Model):
+    """A gateway route rule, as stored (methods in capitals)."""
+
+    #: A list of methods, or ``"*"`` for every method.
+    methods: list[str] | str = _parsed(_methods)
+    #: Case-sensitive; ``*`` is one segment, ``**`` zero or more.
+    path: str
+    #: All required of the token.
+    scopes: list[str] = _parsed(_strings, default_factory=list)
+    #: A public route: no token needed.
+    anonymous: bool = False
+    #: What a match spends of a token's limits (1 when not given).
+    cost: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as `authz.rules.put` sends it."""
+        out: dict[str, Any] = {"methods": self.methods, "path": self.path, "scopes": list(self.scopes)}
+        if self.anonymous:
+            out["anonymous"] = True
+        if self.cost is not None:
+            out["cost"] = self.cost
+        return out
+
+
+@dataclass(kw_only=True)
+class AuthzRuleWarning(Model):
+    """A rule that can never match: earlier rules catch every request it would."""
+
+    #: The rule: ``rules[3]``.
+    field: str
+    message: str
+    #: Indexes of the earlier rules that catch its requests.
+    shadowed_by: list[int] = _parsed(lambda v: [int(x) for x in (v or [])], default_factory=list)
+
+
+@dataclass(kw_only=True)
+class AuthzRules(Model):
+    """The gateway route rules of a workspace and mode, first match wins."""
+
+    rules: list[AuthzRule] = _parsed(_models(AuthzRule), default_factory=list)
+    warnings: list[AuthzRuleWarning] = _parsed(_models(AuthzRuleWarning), default_factory=list)
 
 
 @dataclass(kw_only=True)

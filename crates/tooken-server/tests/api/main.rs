@@ -13,6 +13,7 @@ macro_rules! store_test {
 
 mod audit;
 mod auth;
+mod gateway;
 mod helpers;
 mod hostile;
 mod hygiene;

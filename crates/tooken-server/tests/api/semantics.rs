@@ -80,6 +80,13 @@ fn endpoints() -> Vec<Endpoint> {
         json(Method::GET, "/v1/audit-log/export", None, audit),
         json(Method::GET, "/v1/settings", None, Needs::ApiKey),
         json(Method::PATCH, "/v1/settings", Some("{}"), Needs::ApiKey),
+        json(Method::GET, "/v1/authz/rules", None, Needs::ApiKey),
+        json(
+            Method::PUT,
+            "/v1/authz/rules",
+            Some(r#"{"rules":[]}"#),
+            Needs::ApiKey,
+        ),
         json(Method::GET, "/v1/whoami", None, Needs::Nothing),
         json(Method::GET, "/v1/openapi.json", None, Needs::Nothing),
         // Last: it revokes the target.
@@ -208,7 +215,7 @@ store_test! {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 18 * 14);
+        assert_eq!(checked, 18 * 16);
     }
 }
 

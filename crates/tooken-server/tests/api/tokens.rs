@@ -447,6 +447,10 @@ store_test! {
             ("/v1/settings", "get"),
             ("/v1/settings", "patch"),
             ("/v1/whoami", "get"),
+            ("/v1/authz/rules", "get"),
+            ("/v1/authz/rules", "put"),
+            ("/v1/authz/forward", "get"),
+            ("/v1/authz/forward", "post"),
             ("/v1/openapi.json", "get"),
             ("/healthz", "get"),
             ("/readyz", "get"),
@@ -464,6 +468,8 @@ store_test! {
             "TokenWithSecret",
             "CreateToken",
             "VerifyResponse",
+            "RulesSpec",
+            "RulesAnswer",
         ] {
             assert!(schemas.contains_key(s), "schema {s} missing");
         }
