@@ -4,7 +4,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use tooken_core::api::ErrorBody;
+use tooken_core::api::{
+    www_authenticate_insufficient_scope, www_authenticate_unauthorized, ErrorBody,
+};
 use tooken_core::Scope;
 
 /// The message of every `401`, whatever the cause (missing, malformed,
@@ -94,18 +96,11 @@ impl IntoResponse for Rejection {
             Rejection::Unauthorized {
                 credential_presented,
             } => {
-                let value = if *credential_presented {
-                    r#"Bearer realm="tooken", error="invalid_token""#
-                } else {
-                    r#"Bearer realm="tooken""#
-                };
+                let value = www_authenticate_unauthorized(*credential_presented);
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
             }
             Rejection::Forbidden { required_scope } => {
-                // A validated scope is ASCII without quotes or control
-                // characters, so it is always a valid header value.
-                let value =
-                    format!(r#"Bearer error="insufficient_scope", scope="{required_scope}""#);
+                let value = www_authenticate_insufficient_scope(required_scope.as_str());
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     headers.insert(header::WWW_AUTHENTICATE, v);
                 }

@@ -327,14 +327,14 @@ impl Http {
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
+    /// `POST /v1/tokens/verify` of `secret`: the status and body.
+    async fn post_verify(&mut self, secret: &str) -> anyhow::Result<(u16, String)> {
+        let body = format!(r#"{{"token":"{secret}"}}"#);
+        self.send("POST", "/v1/tokens/verify", &body).await
+    }
+
     async fn verify(&mut self, secret: &str) -> anyhow::Result<String> {
-        let (status, body) = self
-            .send(
-                "POST",
-                "/v1/tokens/verify",
-                &format!(r#"{{"token":"{secret}"}}"#),
-            )
-            .await?;
+        let (status, body) = self.post_verify(secret).await?;
         if status != 200 {
             bail!("verify answered {status}: {body}");
         }

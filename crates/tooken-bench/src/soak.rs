@@ -291,13 +291,7 @@ async fn step(
             let Some((secret, acknowledged)) = picked else {
                 return Ok(None);
             };
-            let (status, body) = http
-                .send(
-                    "POST",
-                    "/v1/tokens/verify",
-                    &format!(r#"{{"token":"{secret}"}}"#),
-                )
-                .await?;
+            let (status, body) = http.post_verify(&secret).await?;
             if status != 200 {
                 return Ok(Some(format!("{status} {body}")));
             }

@@ -25,6 +25,23 @@ pub struct ErrorBody {
     pub required_scope: Option<String>,
 }
 
+/// The `WWW-Authenticate` value of a `401` (RFC 6750): with
+/// `error="invalid_token"` when a credential was presented.
+pub fn www_authenticate_unauthorized(credential_presented: bool) -> &'static str {
+    if credential_presented {
+        r#"Bearer realm="tooken", error="invalid_token""#
+    } else {
+        r#"Bearer realm="tooken""#
+    }
+}
+
+/// The `WWW-Authenticate` value of a `403` for want of `scope` (RFC 6750).
+/// A validated scope is ASCII without quotes or control characters, so
+/// this is a valid header value.
+pub fn www_authenticate_insufficient_scope(scope: &str) -> String {
+    format!(r#"Bearer error="insufficient_scope", scope="{scope}""#)
+}
+
 /// A token, as the API shows it. Never includes the secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenObject {

@@ -79,9 +79,7 @@ pub struct NotAnId;
 /// Defines an id type of one kind: built by `new` or `parse`, read as `&str`.
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $kind:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        string_type!($(#[$doc])* $name, NotAnId);
 
         impl $name {
             /// A new id, created at `now`.
@@ -96,34 +94,6 @@ macro_rules! id_type {
                 } else {
                     Err(NotAnId)
                 }
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            pub fn into_string(self) -> String {
-                self.0
-            }
-        }
-
-        impl std::ops::Deref for $name {
-            type Target = str;
-            fn deref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = NotAnId;
-            fn from_str(s: &str) -> Result<$name, NotAnId> {
-                $name::parse(s)
             }
         }
     };

@@ -5,6 +5,52 @@
 //! reports ([`leak`]). Time is always a parameter (`now`), so expiry is
 //! testable without sleeping.
 
+/// A validated string type: a `String` inside, built only by its `parse`
+/// (returning `Result<$name, $err>`), read as `&str`, shown as itself.
+macro_rules! string_type {
+    ($(#[$doc:meta])* $name:ident, $err:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $err;
+            fn from_str(s: &str) -> Result<$name, $err> {
+                $name::parse(s)
+            }
+        }
+    };
+}
+
 pub mod api;
 pub mod audit;
 pub mod authz;

@@ -2,9 +2,6 @@
 //! only through its `parse`, so a value of it has passed the rules, and
 //! whatever holds one needs no second check.
 
-use std::fmt;
-use std::str::FromStr;
-
 use crate::ValidationError;
 
 /// Longest name of a token or an API key.
@@ -14,55 +11,11 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1024;
 /// Longest reason given for a revocation.
 pub const MAX_REASON_CHARS: usize = 256;
 
-/// Defines a validated text type: built only by `parse`, read as `&str`.
-macro_rules! text_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-
-            pub fn into_string(self) -> String {
-                self.0
-            }
-        }
-
-        impl std::ops::Deref for $name {
-            type Target = str;
-            fn deref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(v: $name) -> String {
-                v.0
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ValidationError;
-            fn from_str(s: &str) -> Result<$name, ValidationError> {
-                $name::parse(s)
-            }
-        }
-    };
-}
-
-text_type!(
+string_type!(
     /// The name of a token or an API key: 1–128 characters (counted as
     /// sent), no control characters, surrounding whitespace removed.
-    Name
+    Name,
+    ValidationError
 );
 
 impl Name {
@@ -87,9 +40,10 @@ impl Name {
     }
 }
 
-text_type!(
+string_type!(
     /// A token's description: at most 1024 characters of text.
-    Description
+    Description,
+    ValidationError
 );
 
 impl Description {
@@ -99,9 +53,10 @@ impl Description {
     }
 }
 
-text_type!(
+string_type!(
     /// The reason given for a revocation: at most 256 characters of text.
-    Reason
+    Reason,
+    ValidationError
 );
 
 impl Reason {
@@ -132,9 +87,10 @@ fn check_text(field: &str, raw: &str, max: usize) -> Result<(), ValidationError>
     Ok(())
 }
 
-text_type!(
+string_type!(
     /// A workspace's name: 1–64 lowercase letters, digits or `-`.
-    WorkspaceName
+    WorkspaceName,
+    ValidationError
 );
 
 impl WorkspaceName {

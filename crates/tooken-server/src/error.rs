@@ -5,6 +5,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 pub use tooken_core::api::ErrorBody;
+use tooken_core::api::{www_authenticate_insufficient_scope, www_authenticate_unauthorized};
 use tooken_service::ServiceError;
 
 /// The message of every 401, whatever the cause: the response must not
@@ -127,19 +128,14 @@ impl ApiError {
             ApiError::Unauthorized {
                 credential_presented,
             } => {
-                let value = if *credential_presented {
-                    r#"Bearer realm="tooken", error="invalid_token""#
-                } else {
-                    r#"Bearer realm="tooken""#
-                };
+                let value = www_authenticate_unauthorized(*credential_presented);
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
             }
             ApiError::Forbidden {
                 required_scope: Some(scope),
                 ..
             } => {
-                let value = format!(r#"Bearer error="insufficient_scope", scope="{scope}""#);
-                if let Ok(v) = HeaderValue::from_str(&value) {
+                if let Ok(v) = HeaderValue::from_str(&www_authenticate_insufficient_scope(scope)) {
                     headers.insert(header::WWW_AUTHENTICATE, v);
                 }
             }

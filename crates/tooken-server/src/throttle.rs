@@ -2,12 +2,11 @@
 //! address are first slowed down, then answered `429` until the window ends.
 //! Other addresses are not affected.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tooken_service::FailureWindows;
 
 /// How many failures an address may have before it is slowed, then blocked.
 #[derive(Debug, Clone)]
@@ -37,67 +36,39 @@ impl Default for AuthLimits {
 }
 
 #[derive(Debug)]
-struct Window {
-    started: DateTime<Utc>,
-    failures: u32,
-}
-
-/// Entries beyond this many addresses trigger a sweep of expired windows, so
-/// a spray from many addresses cannot grow memory without bound.
-const SWEEP_ABOVE: usize = 10_000;
-
-#[derive(Debug, Default)]
 pub struct Throttle {
     limits: AuthLimits,
-    // std Mutex: held for a map lookup only, never across an await.
-    windows: Mutex<HashMap<IpAddr, Window>>,
+    failures: FailureWindows<IpAddr>,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle::new(AuthLimits::default())
+    }
 }
 
 impl Throttle {
     pub fn new(limits: AuthLimits) -> Throttle {
+        let window =
+            chrono::Duration::from_std(limits.window).unwrap_or(chrono::Duration::seconds(60));
         Throttle {
+            failures: FailureWindows::new(window),
             limits,
-            windows: Mutex::default(),
         }
-    }
-
-    fn window_len(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.limits.window).unwrap_or(chrono::Duration::seconds(60))
     }
 
     /// `Err(seconds)` when `ip` is blocked: answer 429 with that Retry-After.
     pub fn check(&self, ip: IpAddr, now: DateTime<Utc>) -> Result<(), u64> {
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        match windows.get(&ip) {
-            Some(w)
-                if w.failures >= self.limits.block_after && now < w.started + self.window_len() =>
-            {
-                let left = (w.started + self.window_len() - now).num_milliseconds();
-                Err(((left + 999) / 1000).max(1) as u64)
-            }
-            _ => Ok(()),
+        match self.failures.blocked_for(&ip, self.limits.block_after, now) {
+            Some(left) => Err(((left.num_milliseconds() + 999) / 1000).max(1) as u64),
+            None => Ok(()),
         }
     }
 
     /// Counts a failure from `ip`; returns how long to delay the answer.
     pub fn failure(&self, ip: IpAddr, now: DateTime<Utc>) -> Duration {
-        let window = self.window_len();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() > SWEEP_ABOVE {
-            windows.retain(|_, w| now < w.started + window);
-        }
-        let w = windows.entry(ip).or_insert(Window {
-            started: now,
-            failures: 0,
-        });
-        if now >= w.started + window {
-            *w = Window {
-                started: now,
-                failures: 0,
-            };
-        }
-        w.failures = w.failures.saturating_add(1);
-        let excess = w.failures.saturating_sub(self.limits.slow_after);
+        let failures = self.failures.count(ip, now);
+        let excess = failures.saturating_sub(self.limits.slow_after);
         (self.limits.delay_step * excess).min(self.limits.max_delay)
     }
 }

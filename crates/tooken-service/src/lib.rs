@@ -46,6 +46,7 @@ mod usage;
 mod users;
 mod verify;
 pub mod views;
+mod windows;
 mod workspaces;
 
 use std::sync::Arc;
@@ -73,6 +74,7 @@ pub use users::{
     LINK_LIFETIME,
 };
 pub use verify::Verdict;
+pub use windows::FailureWindows;
 pub use workspaces::Bootstrapped;
 
 /// The application: every operation, and what they share. Cheap to clone

@@ -8,9 +8,7 @@
 //! until the window ends. A session id is a random secret of which the
 //! store keeps only the SHA-256.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 use secrecy::SecretString;
@@ -21,6 +19,7 @@ use crate::caller::{Caller, Principal, SignedIn};
 use crate::failures::{Failure, FailureReason};
 use crate::password::{verify_password, Params, MAX_PASSWORD_BYTES};
 use crate::users::{new_secret, normalize_email};
+use crate::windows::FailureWindows;
 use crate::{Service, ServiceError, ServiceResult};
 
 /// How signing in and sessions behave.
@@ -83,72 +82,33 @@ pub enum SignInRefused {
     NoWorkspace,
 }
 
-#[derive(Debug)]
-struct Window {
-    started: DateTime<Utc>,
-    failures: u32,
-}
-
-/// Entries beyond this many trigger a sweep of ended windows, so a spray of
-/// addresses or emails cannot grow memory without bound.
-const SWEEP_ABOVE: usize = 10_000;
-
 /// A session's `last_seen_at` is written at most this often.
 const TOUCH_EVERY_SECONDS: i64 = 60;
 
-fn blocked_for<K: std::hash::Hash + Eq>(
-    map: &Mutex<HashMap<K, Window>>,
-    key: &K,
-    limit: u32,
-    window: Duration,
-    now: DateTime<Utc>,
-) -> Option<i64> {
-    let map = map.lock().unwrap_or_else(|e| e.into_inner());
-    map.get(key)
-        .filter(|w| w.failures >= limit && now < w.started + window)
-        .map(|w| (w.started + window - now).num_seconds().max(1))
-}
-
-fn count<K: std::hash::Hash + Eq>(
-    map: &Mutex<HashMap<K, Window>>,
-    key: K,
-    window: Duration,
-    now: DateTime<Utc>,
-) {
-    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-    if map.len() > SWEEP_ABOVE {
-        map.retain(|_, w| now < w.started + window);
-    }
-    let w = map.entry(key).or_insert(Window {
-        started: now,
-        failures: 0,
-    });
-    if now >= w.started + window {
-        *w = Window {
-            started: now,
-            failures: 0,
-        };
-    }
-    w.failures = w.failures.saturating_add(1);
-}
-
 /// What signing in keeps in memory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SignIn {
     policy: SignInPolicy,
-    // std Mutex: held for map updates only, never across an await.
-    by_address: Mutex<HashMap<IpAddr, Window>>,
-    by_account: Mutex<HashMap<String, Window>>,
+    by_address: FailureWindows<IpAddr>,
+    by_account: FailureWindows<String>,
     /// A hash of no one's password, checked when the account does not
     /// exist, so that a wrong email takes as long as a wrong password.
     dummy_hash: tokio::sync::OnceCell<String>,
 }
 
+impl Default for SignIn {
+    fn default() -> Self {
+        SignIn::new(SignInPolicy::default())
+    }
+}
+
 impl SignIn {
     pub(crate) fn new(policy: SignInPolicy) -> SignIn {
         SignIn {
+            by_address: FailureWindows::new(policy.window()),
+            by_account: FailureWindows::new(policy.window()),
             policy,
-            ..SignIn::default()
+            dummy_hash: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -160,42 +120,27 @@ impl SignIn {
     fn check(&self, ip: Option<IpAddr>, account: &str, now: DateTime<Utc>) -> Result<(), i64> {
         let p = &self.policy;
         let by_address = ip.and_then(|ip| {
-            blocked_for(
-                &self.by_address,
-                &ip,
-                p.failures_per_address,
-                p.window(),
-                now,
-            )
+            self.by_address
+                .blocked_for(&ip, p.failures_per_address, now)
         });
-        let by_account = blocked_for(
-            &self.by_account,
-            &account.to_owned(),
-            p.failures_per_account,
-            p.window(),
-            now,
-        );
+        let by_account =
+            self.by_account
+                .blocked_for(&account.to_owned(), p.failures_per_account, now);
         match by_address.max(by_account) {
-            Some(s) => Err(s),
+            Some(left) => Err(left.num_seconds().max(1)),
             None => Ok(()),
         }
     }
 
     fn failure(&self, ip: Option<IpAddr>, account: &str, now: DateTime<Utc>) {
         if let Some(ip) = ip {
-            count(&self.by_address, ip, self.policy.window(), now);
+            self.by_address.count(ip, now);
         }
-        count(
-            &self.by_account,
-            account.to_owned(),
-            self.policy.window(),
-            now,
-        );
+        self.by_account.count(account.to_owned(), now);
     }
 
     fn success(&self, account: &str) {
-        let mut map = self.by_account.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(account);
+        self.by_account.forget(&account.to_owned());
     }
 
     /// The hash checked when an account does not exist: made once, with

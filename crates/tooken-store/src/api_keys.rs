@@ -112,11 +112,9 @@ impl Store {
     }
 
     pub async fn api_key(&self, id: &str) -> Result<Option<ApiKey>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(api_key_from_row).transpose()
+        let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1");
+        self.lookup(&sql, Key::Text(id), |r| api_key_from_row(r))
+            .await
     }
 
     /// The key whose secret hashes to `hash`, if any.

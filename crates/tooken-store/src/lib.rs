@@ -38,7 +38,7 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 
 pub use api_keys::{ApiKey, NewApiKey};
-pub use audit::{AuditContext, AuthFailureEvent, EventFilter, NewEvent, Pruned, SERVER_CHAIN};
+pub use audit::{AuditContext, AuthFailureEvent, EventFilter, Pruned, SERVER_CHAIN};
 pub use authz::StoredRules;
 pub use error::{Conflict, Result, StoreError};
 pub use links::{LinkPurpose, NewLink, UserLink};
@@ -50,7 +50,6 @@ pub use sql::Backend;
 pub use tokens::{Acceptance, NewToken, TokenFilter, TokenMatch, TokenPatch, TokenRecord};
 pub use usage::{DayUse, UsageBatch};
 pub use users::{NewUser, User};
-pub use watch::postgres::{APPLICATION_NAME, LISTENER_SUFFIX};
 pub use workspaces::Workspace;
 
 /// The workspace every new store starts with.

@@ -11,6 +11,7 @@ use sqlx::AnyConnection;
 use crate::audit::AuditContext;
 use crate::row::{parsed, to_ms, Columns};
 use crate::users::{insert_user, user_event, user_from_row, NewUser, User, USER_COLUMNS};
+use crate::write::Write;
 use crate::{Result, Store};
 
 /// What a member may do in a workspace.
@@ -126,13 +127,36 @@ async fn member_on(
     row.as_ref().map(member_from_row).transpose()
 }
 
-async fn owners_in(conn: &mut AnyConnection, workspace_id: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner'",
-    )
-    .bind(workspace_id)
-    .fetch_one(conn)
-    .await?)
+/// The member a change of role (`Some(role)`) or a removal (`None`) is
+/// about, or the answer without a change: not found, the same role
+/// already, or the workspace's last owner (who stays). Holds the
+/// workspace's lock from here to the commit, so two owners demoting each
+/// other at once cannot leave it without one.
+async fn member_to_change(
+    w: &mut Write,
+    workspace_id: &str,
+    user_id: &str,
+    role: Option<Role>,
+) -> Result<Result<Member, MemberChange>> {
+    w.lock_chain(workspace_id).await?;
+    let Some(member) = member_on(w.conn(), workspace_id, user_id).await? else {
+        return Ok(Err(MemberChange::NotFound));
+    };
+    if role == Some(member.role) {
+        return Ok(Err(MemberChange::Done(member)));
+    }
+    if member.role == Role::Owner {
+        let owners: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM memberships WHERE workspace_id = $1 AND role = 'owner'",
+        )
+        .bind(workspace_id)
+        .fetch_one(w.conn())
+        .await?;
+        if owners <= 1 {
+            return Ok(Err(MemberChange::LastOwner));
+        }
+    }
+    Ok(Ok(member))
 }
 
 impl Store {
@@ -230,18 +254,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<MemberChange> {
         let mut w = self.write().await?;
-        // Two owners demoting each other at once must not leave the
-        // workspace without one.
-        w.lock_chain(workspace_id).await?;
-        let Some(member) = member_on(w.conn(), workspace_id, user_id).await? else {
-            return Ok(MemberChange::NotFound);
+        let member = match member_to_change(&mut w, workspace_id, user_id, Some(role)).await? {
+            Ok(member) => member,
+            Err(answer) => return Ok(answer),
         };
-        if member.role == role {
-            return Ok(MemberChange::Done(member));
-        }
-        if member.role == Role::Owner && owners_in(w.conn(), workspace_id).await? <= 1 {
-            return Ok(MemberChange::LastOwner);
-        }
         sqlx::query("UPDATE memberships SET role = $1 WHERE workspace_id = $2 AND user_id = $3")
             .bind(role.as_str())
             .bind(workspace_id)
@@ -269,13 +285,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<MemberChange> {
         let mut w = self.write().await?;
-        w.lock_chain(workspace_id).await?;
-        let Some(member) = member_on(w.conn(), workspace_id, user_id).await? else {
-            return Ok(MemberChange::NotFound);
+        let member = match member_to_change(&mut w, workspace_id, user_id, None).await? {
+            Ok(member) => member,
+            Err(answer) => return Ok(answer),
         };
-        if member.role == Role::Owner && owners_in(w.conn(), workspace_id).await? <= 1 {
-            return Ok(MemberChange::LastOwner);
-        }
         for table in ["memberships", "sessions"] {
             sqlx::query(&format!(
                 "DELETE FROM {table} WHERE workspace_id = $1 AND user_id = $2"

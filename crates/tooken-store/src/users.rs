@@ -13,7 +13,7 @@ use tooken_core::audit::{Actor, Target};
 use tooken_core::id::{new_id, IdKind};
 
 use crate::audit::{AuditContext, NewEvent};
-use crate::row::{to_ms, Columns};
+use crate::row::{to_ms, Columns, Key};
 use crate::{Result, Store};
 
 /// A person who can sign in to the dashboard.
@@ -120,13 +120,9 @@ impl Store {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1"
-        ))
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(user_from_row).transpose()
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1");
+        self.lookup(&sql, Key::Text(email), |r| user_from_row(r))
+            .await
     }
 
     /// A user and their password hash, for checking a login.

@@ -77,11 +77,9 @@ impl Store {
     }
 
     pub async fn workspace_by_name(&self, name: &str) -> Result<Option<Workspace>> {
-        let row = sqlx::query("SELECT * FROM workspaces WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(workspace_from_row).transpose()
+        const BY_NAME: &str = "SELECT * FROM workspaces WHERE name = $1";
+        self.lookup(BY_NAME, Key::Text(name), |r| workspace_from_row(r))
+            .await
     }
 
     pub async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use futures_util::{StreamExt, TryStreamExt};
-use tooken_client::{AuditQuery, Event, Page};
+use futures_util::StreamExt;
+use tooken_client::{AuditQuery, Event};
 
-use crate::client::{connect, parse_time, ConnectArgs};
+use crate::client::{connect, page_or_all, parse_time, ConnectArgs, PageArgs};
 use crate::outcome::{emit, emit_bytes, emit_json, Failure, Outcome};
 use crate::table::{self, Table};
 
@@ -62,15 +62,8 @@ impl Filters {
 pub struct ListArgs {
     #[command(flatten)]
     filters: Filters,
-    /// Events per page (1–100).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
-    limit: Option<u32>,
-    /// Start after this event id (the `next_cursor` of a previous page).
-    #[arg(long, value_name = "ID", conflicts_with = "all")]
-    starting_after: Option<String>,
-    /// Follow the cursor and list every matching event.
-    #[arg(long)]
-    all: bool,
+    #[command(flatten)]
+    page: PageArgs,
     /// Print the API's JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -101,20 +94,16 @@ pub async fn run(command: AuditCommand) -> Result<Outcome, Failure> {
 async fn list(a: ListArgs) -> Result<Outcome, Failure> {
     let client = connect(&a.connect)?;
     let q = AuditQuery {
-        limit: a.limit,
-        starting_after: a.starting_after,
+        limit: a.page.limit,
+        starting_after: a.page.starting_after,
         ..a.filters.query()
     };
-    let page = if a.all {
-        let data: Vec<Event> = client.audit_events_stream(&q).try_collect().await?;
-        Page {
-            data,
-            has_more: false,
-            next_cursor: None,
-        }
-    } else {
-        client.list_audit_events(&q).await?
-    };
+    let page = page_or_all(
+        a.page.all,
+        client.audit_events_stream(&q),
+        client.list_audit_events(&q),
+    )
+    .await?;
     if a.json {
         emit_json(&page)?;
     } else {

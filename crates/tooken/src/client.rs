@@ -45,6 +45,37 @@ pub fn connect(args: &ConnectArgs) -> Result<Client, Failure> {
     Ok(client)
 }
 
+/// Which page of a list to show.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// How many per page (1–100).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub limit: Option<u32>,
+    /// Start after this id (the `next_cursor` of a previous page).
+    #[arg(long, value_name = "ID", conflicts_with = "all")]
+    pub starting_after: Option<String>,
+    /// Follow the cursor and list everything that matches.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// One page, or (`--all`) every item of every page as one page.
+pub async fn page_or_all<T>(
+    all: bool,
+    every: impl futures_util::Stream<Item = Result<T, tooken_client::Error>>,
+    one: impl std::future::Future<Output = Result<tooken_client::Page<T>, tooken_client::Error>>,
+) -> Result<tooken_client::Page<T>, Failure> {
+    use futures_util::TryStreamExt;
+    if !all {
+        return Ok(one.await?);
+    }
+    Ok(tooken_client::Page {
+        data: every.try_collect().await?,
+        has_more: false,
+        next_cursor: None,
+    })
+}
+
 /// Plain `http://` to another machine sends the credential in clear text.
 fn cleartext_warning(base_url: &str) -> Option<String> {
     let url = reqwest::Url::parse(base_url).ok()?;

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use futures_util::TryStreamExt;
 use serde_json::Value;
-use tooken_client::{CreateToken, ListTokens, Page, TokenObject, TokenWithSecret, UpdateToken};
+use tooken_client::{CreateToken, ListTokens, TokenObject, TokenWithSecret, UpdateToken};
 
 use crate::client::{
-    connect, list_text, metadata_text, parse_metadata, parse_seconds, parse_time, ConnectArgs,
+    connect, list_text, metadata_text, page_or_all, parse_metadata, parse_seconds, parse_time,
+    ConnectArgs, PageArgs,
 };
 use crate::outcome::{emit, emit_json, Failure, Outcome};
 use crate::table::{self, fields, truncate, Table};
@@ -82,15 +82,8 @@ struct ListArgs {
     /// Only tokens whose name starts with this.
     #[arg(long)]
     name: Option<String>,
-    /// Tokens per page (1–100).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
-    limit: Option<u32>,
-    /// Start after this token id (the `next_cursor` of a previous page).
-    #[arg(long, value_name = "ID", conflicts_with = "all")]
-    starting_after: Option<String>,
-    /// Follow the cursor and list every matching token.
-    #[arg(long)]
-    all: bool,
+    #[command(flatten)]
+    page: PageArgs,
 }
 
 #[derive(Debug, Args)]
@@ -144,22 +137,14 @@ pub async fn run(args: TokensArgs) -> Result<Outcome, Failure> {
         }
         TokensCommand::List(a) => {
             let q = ListTokens {
-                limit: a.limit,
-                starting_after: a.starting_after,
+                limit: a.page.limit,
+                starting_after: a.page.starting_after,
                 status: a.status,
                 scope: a.scope,
                 name: a.name,
             };
-            let page = if a.all {
-                let data: Vec<TokenObject> = client.tokens_stream(&q).try_collect().await?;
-                Page {
-                    data,
-                    has_more: false,
-                    next_cursor: None,
-                }
-            } else {
-                client.list_tokens(&q).await?
-            };
+            let page =
+                page_or_all(a.page.all, client.tokens_stream(&q), client.list_tokens(&q)).await?;
             if json {
                 emit_json(&page)?;
             } else {

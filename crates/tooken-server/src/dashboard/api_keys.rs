@@ -15,10 +15,10 @@ use tooken_core::Mode;
 use tooken_service::{ApiKeyWithSecret, NewApiKeyRequest};
 use tooken_store::ApiKey;
 
-use super::error::{DashError, DashResult};
+use super::error::DashResult;
 use super::format::{relative, time};
 use super::reveal;
-use super::session::{with_cookies, OwnerForm, Session};
+use super::session::{with_cookies, OwnerForm, OwnerPage, Session};
 use super::view::{render, render_with, see_other, url_with, FieldErrors, Nav};
 use crate::AppState;
 
@@ -210,9 +210,6 @@ async fn confirm_page(
     id: &str,
     action: &'static str,
 ) -> DashResult<Response> {
-    if !session.is_owner() {
-        return Err(DashError::owners_only());
-    }
     let key = state.service.api_key(&session.caller, id).await?;
     render(&ConfirmPage {
         nav: session.nav("api-keys"),
@@ -224,7 +221,7 @@ async fn confirm_page(
 /// `GET …/{id}/regenerate`: what regenerating does, and the button.
 pub async fn regenerate_form(
     State(state): State<AppState>,
-    session: Session,
+    OwnerPage(session): OwnerPage,
     Path(id): Path<String>,
 ) -> DashResult<Response> {
     confirm_page(&state, &session, &id, "regenerate").await
@@ -233,7 +230,7 @@ pub async fn regenerate_form(
 /// `GET …/{id}/delete`: what deleting does, and the button.
 pub async fn delete_form(
     State(state): State<AppState>,
-    session: Session,
+    OwnerPage(session): OwnerPage,
     Path(id): Path<String>,
 ) -> DashResult<Response> {
     confirm_page(&state, &session, &id, "delete").await

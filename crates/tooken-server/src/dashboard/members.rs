@@ -16,7 +16,7 @@ use tooken_store::{Member, Role};
 use super::error::{DashError, DashResult};
 use super::format::relative;
 use super::reveal;
-use super::session::{with_cookies, OwnerForm, Session};
+use super::session::{with_cookies, OwnerForm, OwnerPage, Session};
 use super::setup::link_path;
 use super::view::{render, render_with, see_other, url_with, FieldErrors, Nav};
 use crate::AppState;
@@ -223,12 +223,9 @@ struct RemovePage {
 /// `GET /dashboard/members/{user_id}/remove`: confirmation.
 pub async fn remove_form(
     State(state): State<AppState>,
-    session: Session,
+    OwnerPage(session): OwnerPage,
     Path(user_id): Path<String>,
 ) -> DashResult<Response> {
-    if !session.is_owner() {
-        return Err(DashError::owners_only());
-    }
     let member = state.service.member(&session.caller, &user_id).await?;
     render(&RemovePage {
         nav: session.nav("members"),

@@ -115,6 +115,16 @@ impl Session {
         self.role == Role::Owner
     }
 
+    /// The session, if an owner's: viewers see everything and change
+    /// nothing, so they get no form of a change either.
+    pub fn owner(self) -> DashResult<Session> {
+        if self.is_owner() {
+            Ok(self)
+        } else {
+            Err(DashError::owners_only())
+        }
+    }
+
     /// The layout's data, with `active` highlighted in the sidebar.
     pub fn nav(&self, active: &'static str) -> Nav {
         Nav {
@@ -243,10 +253,23 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OwnerForm<T> {
 
     async fn from_request(req: Request, state: &AppState) -> DashResult<Self> {
         let MemberForm { session, form } = MemberForm::<T>::from_request(req, state).await?;
-        if !session.is_owner() {
-            return Err(DashError::owners_only());
-        }
-        Ok(OwnerForm { session, form })
+        Ok(OwnerForm {
+            session: session.owner()?,
+            form,
+        })
+    }
+}
+
+/// An owner's page: the form of a change (a viewer gets `403`).
+pub struct OwnerPage(pub Session);
+
+impl FromRequestParts<AppState> for OwnerPage {
+    type Rejection = DashError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> DashResult<OwnerPage> {
+        Ok(OwnerPage(
+            Session::from_request_parts(parts, state).await?.owner()?,
+        ))
     }
 }
 

@@ -21,7 +21,7 @@ use tooken_store::TokenRecord;
 use super::error::{DashError, DashResult};
 use super::format::{human_seconds, relative, time};
 use super::reveal;
-use super::session::{with_cookies, OwnerForm, Session};
+use super::session::{with_cookies, OwnerForm, OwnerPage, Session};
 use super::view::{render, render_with, see_other, url_with, FieldErrors, Nav};
 use crate::AppState;
 
@@ -286,10 +286,10 @@ fn new_page(
 }
 
 /// `GET /dashboard/tokens/new`.
-pub async fn new_form(State(state): State<AppState>, session: Session) -> DashResult<Response> {
-    if !session.is_owner() {
-        return Err(DashError::owners_only());
-    }
+pub async fn new_form(
+    State(state): State<AppState>,
+    OwnerPage(session): OwnerPage,
+) -> DashResult<Response> {
     render(&new_page(
         &session,
         CreateForm::default(),
@@ -558,12 +558,9 @@ struct RotatePage {
 /// `GET /dashboard/tokens/{id}/rotate`: choose the grace period.
 pub async fn rotate_form(
     State(state): State<AppState>,
-    session: Session,
+    OwnerPage(session): OwnerPage,
     Path(id): Path<String>,
 ) -> DashResult<Response> {
-    if !session.is_owner() {
-        return Err(DashError::owners_only());
-    }
     let now = state.service.now();
     let t = find(&state, &session, &id).await?;
     if t.status_at(now) != TokenStatus::Active {
@@ -617,12 +614,9 @@ struct RevokePage {
 /// `GET /dashboard/tokens/{id}/revoke`: says what goes with it.
 pub async fn revoke_form(
     State(state): State<AppState>,
-    session: Session,
+    OwnerPage(session): OwnerPage,
     Path(id): Path<String>,
 ) -> DashResult<Response> {
-    if !session.is_owner() {
-        return Err(DashError::owners_only());
-    }
     let now = state.service.now();
     let t = find(&state, &session, &id).await?;
     let descendants = state
